@@ -1,0 +1,64 @@
+// Command procfsd serves per-container /proc files over FUSE. See README.md.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// command is one subcommand: it parses its own flags from args.
+type command struct {
+	summary string
+	run     func(args []string, stderr io.Writer) error
+}
+
+var commands = map[string]command{
+	"serve":   {"run the daemon in the foreground", runServe},
+	"version": {"print the version", func([]string, io.Writer) error { fmt.Println(version); return nil }},
+}
+
+// errUsage marks a bad command line: exit status 2 (SPEC §1.1).
+var errUsage = errors.New("usage")
+
+func main() { os.Exit(run(os.Args[1:], os.Stderr)) }
+
+func run(args []string, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stderr)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	cmd, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "procfsd: unknown command %q\n", args[0])
+		usage(stderr)
+		return 2
+	}
+	err := cmd.run(args[1:], stderr)
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		fmt.Fprintf(stderr, "procfsd %s: %v\n", args[0], err)
+		return 2
+	default:
+		fmt.Fprintf(stderr, "procfsd %s: %v\n", args[0], err)
+		return 1
+	}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: procfsd <command> [flags]\n\ncommands:")
+	for _, name := range []string{"serve", "version"} {
+		fmt.Fprintf(w, "  %-10s %s\n", name, commands[name].summary)
+	}
+	fmt.Fprintln(w, "\nRun 'procfsd <command> -h' for a command's flags.")
+}

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"procfsd/fs"
+)
+
+// serveFlags are the flags of SPEC §1.1; the names are the contract.
+type serveFlags struct {
+	mountpoint      string
+	procRoot        string
+	cgroupRoot      string
+	statsIsolated   string
+	cpuView         string
+	loadavgInterval time.Duration
+	stateDir        string
+	logLevel        string
+	logFormat       string
+}
+
+func (f *serveFlags) register(fl *flag.FlagSet) {
+	fl.StringVar(&f.mountpoint, "mountpoint", "/var/lib/procfsd", "where to mount the tree (created if missing)")
+	fl.StringVar(&f.procRoot, "proc-root", "/proc", "where host /proc is read from")
+	fl.StringVar(&f.cgroupRoot, "cgroup-root", "/sys/fs/cgroup", "where the host cgroup hierarchies are read from")
+	fl.StringVar(&f.statsIsolated, "stats-isolated", "1", "initial host switch: 1 isolates containers, 0 shows every caller the host")
+	fl.StringVar(&f.cpuView, "cpu-view", "quota", "quota: a CFS quota reduces the CPU count; cpuset: only the cpuset does")
+	fl.DurationVar(&f.loadavgInterval, "loadavg-interval", 5*time.Second, "how often load averages are sampled")
+	fl.StringVar(&f.stateDir, "state-dir", "/run/procfsd", "persisted switch state and the control socket")
+	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fl.StringVar(&f.logFormat, "log-format", "json", "json or console")
+}
+
+func runServe(args []string, stderr io.Writer) error {
+	var f serveFlags
+	fl := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	f.register(fl)
+	if err := fl.Parse(args); err != nil {
+		return err
+	}
+	if fl.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, fl.Arg(0))
+	}
+	cfg, err := f.config()
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(f.logLevel, f.logFormat, stderr)
+	if err != nil {
+		return err
+	}
+	defer log.Sync()
+	cfg.Logger = log
+	return serve(cfg)
+}
+
+// config validates the flags into the server's configuration.
+func (f *serveFlags) config() (fs.Config, error) {
+	cfg := fs.Config{
+		Mountpoint:      f.mountpoint,
+		ProcRoot:        f.procRoot,
+		CgroupRoot:      f.cgroupRoot,
+		LoadavgInterval: f.loadavgInterval,
+		StateDir:        f.stateDir,
+	}
+	switch f.statsIsolated {
+	case "1":
+		cfg.StatsIsolated = true
+	case "0":
+	default:
+		return cfg, fmt.Errorf("%w: --stats-isolated must be 1 or 0, got %q", errUsage, f.statsIsolated)
+	}
+	switch f.cpuView {
+	case "quota":
+		cfg.QuotaView = true
+	case "cpuset":
+	default:
+		return cfg, fmt.Errorf("%w: --cpu-view must be quota or cpuset, got %q", errUsage, f.cpuView)
+	}
+	if f.loadavgInterval <= 0 {
+		return cfg, fmt.Errorf("%w: --loadavg-interval must be positive", errUsage)
+	}
+	return cfg, nil
+}
+
+func newLogger(level, format string, w io.Writer) (*zap.Logger, error) {
+	lvl, err := zapcore.ParseLevel(level)
+	if err != nil {
+		return nil, fmt.Errorf("%w: --log-level: %v", errUsage, err)
+	}
+	enc := zap.NewProductionEncoderConfig()
+	enc.EncodeTime = zapcore.ISO8601TimeEncoder
+	var encoder zapcore.Encoder
+	switch format {
+	case "json":
+		encoder = zapcore.NewJSONEncoder(enc)
+	case "console":
+		encoder = zapcore.NewConsoleEncoder(enc)
+	default:
+		return nil, fmt.Errorf("%w: --log-format must be json or console, got %q", errUsage, format)
+	}
+	return zap.New(zapcore.NewCore(encoder, zapcore.AddSync(w), lvl)), nil
+}
+
+// serve mounts the tree and answers requests until SIGTERM or SIGINT, then unmounts.
+func serve(cfg fs.Config) error {
+	srv, err := fs.New(cfg)
+	if err != nil {
+		return err
+	}
+	conn, err := fs.Mount(cfg.Mountpoint)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	cfg.Logger.Info("serving", zap.String("mountpoint", cfg.Mountpoint), zap.String("version", version))
+	serveErr := srv.Serve(ctx, conn)
+	if err := conn.Unmount(); err != nil {
+		cfg.Logger.Warn("unmount", zap.Error(err))
+	}
+	cfg.Logger.Info("stopped", zap.String("mountpoint", cfg.Mountpoint))
+	return serveErr
+}

@@ -1,0 +1,131 @@
+package fs
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+
+	"go.uber.org/zap"
+)
+
+// Errors of the control files (SPEC §3, §4), mapped to errno in errno.go.
+var (
+	ErrBadValue   = errors.New("control value must be 0 or 1")
+	ErrPermission = errors.New("caller may not change this switch")
+)
+
+// switches holds the per-container switch container_stats_isolated (SPEC §3). A container not
+// in the map has the default, 1 (isolated).
+type switches struct {
+	mu sync.Mutex // guards off
+	// off maps a container ID to where its opt-out came from ("write", "annotation", ...).
+	off map[string]string
+}
+
+func (sw *switches) containerIsolated(id string) bool {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	_, opted := sw.off[id]
+	return !opted
+}
+
+func (sw *switches) set(id string, isolated bool, source string) {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	if isolated {
+		delete(sw.off, id)
+		return
+	}
+	if sw.off == nil {
+		sw.off = map[string]string{}
+	}
+	sw.off[id] = source
+}
+
+func (sw *switches) drop(id string) { sw.set(id, true, "") }
+
+// parseSwitch accepts "0" or "1" with an optional trailing newline, as sysctl(8) writes them.
+func parseSwitch(data []byte) (bool, error) {
+	v := bytes.TrimSuffix(data, []byte("\n"))
+	switch string(v) {
+	case "0":
+		return false, nil
+	case "1":
+		return true, nil
+	}
+	return false, fmt.Errorf("%w: got %q", ErrBadValue, data)
+}
+
+// readControl renders a switch file: the host switch, or the reader's own effective value.
+func (s *Server) readControl(h *handle) ([]byte, error) {
+	on := s.hostIsolated.Load()
+	if h.node.id == idContainerSwitch {
+		c := s.resolve(h.pid)
+		on = c != nil && !c.Root && s.switches.containerIsolated(c.ID)
+	}
+	if on {
+		return []byte("1\n"), nil
+	}
+	return []byte("0\n"), nil
+}
+
+const (
+	idHostSwitch      = 22
+	idContainerSwitch = 23
+)
+
+// writeControl applies a write to a switch file. The host switch may be written only by the
+// host's root (uid 0 of the host user namespace, in the host PID namespace); the container
+// switch only by the root of the writer's own container, and only for that container.
+func (s *Server) writeControl(n *node, pid int, uid uint32, data []byte) error {
+	on, err := parseSwitch(data)
+	if err != nil {
+		return err
+	}
+	c, err := s.cgroups.Resolve(pid)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrPermission, err)
+	}
+	switch n.id {
+	case idHostSwitch:
+		if uid != 0 || c.InitPID != 0 {
+			return fmt.Errorf("%w: host switch needs the host's root", ErrPermission)
+		}
+		s.hostIsolated.Store(on)
+		s.log.Info("host switch written", zap.Bool("stats_isolated", on))
+	case idContainerSwitch:
+		root, err := containerRoot(s.cfg.ProcRoot, pid, uid)
+		if err != nil || !root || c.Root {
+			return fmt.Errorf("%w: container switch needs the container's root", ErrPermission)
+		}
+		s.switches.set(c.ID, on, "write")
+		s.log.Info("container switch written", zap.String("container", c.ID), zap.Bool("container_stats_isolated", on))
+	}
+	return nil
+}
+
+// containerRoot reports whether host uid maps to uid 0 in the user namespace of pid, i.e. the
+// writer is its container's root even when that root is a remapped host uid.
+func containerRoot(procRoot string, pid int, uid uint32) (bool, error) {
+	f, err := os.Open(filepath.Join(procRoot, strconv.Itoa(pid), "uid_map"))
+	if err != nil {
+		return false, fmt.Errorf("read uid_map: %w", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var inside, outside, count uint64
+		if _, err := fmt.Sscan(sc.Text(), &inside, &outside, &count); err != nil {
+			continue
+		}
+		if uint64(uid) >= outside && uint64(uid)-outside < count {
+			return inside+(uint64(uid)-outside) == 0, nil
+		}
+	}
+	return false, sc.Err()
+}

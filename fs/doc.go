@@ -1,0 +1,32 @@
+// Package fs is procfsd's FUSE edge: a static tree of per-container /proc files served
+// through go-fuse's raw protocol layer.
+//
+// # Why the raw layer
+//
+// go-fuse's fs package allocates node IDs at run time, so a new process cannot serve a
+// connection an old one opened. Here the tree is a table (table.go) whose node IDs are
+// constants; handles are small and rebuilt from the request when unknown (handle.go). procfsd
+// owns the /dev/fuse loop (loop.go) and feeds each request to a fuse.ProtocolServer, saving the
+// INIT request so that a successor process can replay it and carry on serving the same mount
+// (SPEC §5, reference/handover.md). The same path is also the fastest measured.
+//
+// # A request
+//
+// OPEN resolves the reader's container once (cgroupview.Reader.Resolve) and stores it in the
+// handle. READ at offset 0 renders the whole file afresh (render.go gathers the inputs, package
+// proc turns them into bytes); later offsets continue that snapshot, as fs/seq_file.c does.
+// Files are opened with FOPEN_DIRECT_IO (every read reaches us) and FOPEN_NOFLUSH; names and
+// attributes are cached by the kernel for an hour because the tree never changes.
+//
+// # Errors
+//
+// A file that cannot be computed for a container is answered with the host's file and logged
+// once per container and file (state.go); a renderer's panic is treated the same way. Errors
+// become errno only in errno.go.
+//
+// # Deadlocks
+//
+// Nothing here may touch the mountpoint, fork or exec while answering a request, or hold a
+// lock across anything that can call back into FUSE. Locks are per handle and per container;
+// the handle and container tables are sync.Maps.
+package fs

@@ -1,0 +1,206 @@
+package fs
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+
+	"procfsd/cgroupview"
+	"procfsd/proc"
+)
+
+// renderFunc writes one virtual file for one container. It gathers the inputs (the I/O) and
+// hands them to the pure renderer in package proc.
+type renderFunc func(r *renderCtx, w *bytes.Buffer) error
+
+// renderCtx is one render: the server, the container and its state.
+type renderCtx struct {
+	srv *Server
+	c   *cgroupview.Container
+	st  *containerState
+}
+
+// userHZ is USER_HZ, the unit of /proc/stat (include/asm-generic/param.h).
+const userHZ = 100
+
+func (r *renderCtx) host(name string) ([]byte, error) {
+	data, err := os.ReadFile(filepath.Join(r.srv.cfg.ProcRoot, name))
+	if err != nil {
+		return nil, fmt.Errorf("read host %s: %w", name, err)
+	}
+	return data, nil
+}
+
+func renderMeminfo(r *renderCtx, w *bytes.Buffer) error {
+	host, err := r.host("meminfo")
+	if err != nil {
+		return err
+	}
+	m, err := r.srv.cgroups.Memory(r.c)
+	if err != nil {
+		return err
+	}
+	return proc.RenderMeminfo(w, host, m)
+}
+
+func renderSwaps(r *renderCtx, w *bytes.Buffer) error {
+	swaps, err := r.host("swaps")
+	if err != nil {
+		return err
+	}
+	meminfo, err := r.host("meminfo")
+	if err != nil {
+		return err
+	}
+	m, err := r.srv.cgroups.Memory(r.c)
+	if err != nil {
+		return err
+	}
+	return proc.RenderSwaps(w, swaps, meminfo, m)
+}
+
+func renderVmstat(r *renderCtx, w *bytes.Buffer) error {
+	host, err := r.host("vmstat")
+	if err != nil {
+		return err
+	}
+	m, err := r.srv.cgroups.Memory(r.c)
+	if err != nil {
+		return err
+	}
+	return proc.RenderVmstat(w, host, m, r.srv.pageSize)
+}
+
+// visibleCPUs is the host CPU numbers the container sees, in order (SPEC §2.3).
+func (r *renderCtx) visibleCPUs() (cgroupview.CPU, []int, error) {
+	cpu, err := r.srv.cgroups.CPU(r.c)
+	if err != nil {
+		return cpu, nil, err
+	}
+	if len(cpu.Cpuset) == 0 {
+		return cpu, nil, errors.New("empty cpuset")
+	}
+	n := min(cpu.Visible(r.srv.cfg.QuotaView), len(cpu.Cpuset))
+	return cpu, cpu.Cpuset[:n], nil
+}
+
+func renderCpuinfo(r *renderCtx, w *bytes.Buffer) error {
+	host, err := r.host("cpuinfo")
+	if err != nil {
+		return err
+	}
+	_, cpus, err := r.visibleCPUs()
+	if err != nil {
+		return err
+	}
+	return proc.RenderCpuinfo(w, host, cpus)
+}
+
+func renderOnline(r *renderCtx, w *bytes.Buffer) error {
+	_, cpus, err := r.visibleCPUs()
+	if err != nil {
+		return err
+	}
+	proc.RenderOnline(w, len(cpus))
+	return nil
+}
+
+func renderStat(r *renderCtx, w *bytes.Buffer) error {
+	host, err := r.host("stat")
+	if err != nil {
+		return err
+	}
+	cpu, cpus, err := r.visibleCPUs()
+	if err != nil {
+		return err
+	}
+	tasks, err := r.srv.cgroups.Tasks(r.c)
+	if err != nil {
+		return err
+	}
+	up, err := r.uptime()
+	if err != nil {
+		return err
+	}
+	times := r.st.advanceClock(proc.CPUSample{
+		Uptime:      up,
+		CPUs:        len(cpus),
+		UserTicks:   cpu.UserNS / (1e9 / userHZ),
+		SystemTicks: cpu.SystemNS / (1e9 / userHZ),
+	})
+	return proc.RenderStat(w, host, times, tasks)
+}
+
+func renderUptime(r *renderCtx, w *bytes.Buffer) error {
+	cpu, cpus, err := r.visibleCPUs()
+	if err != nil {
+		return err
+	}
+	up, err := r.uptime()
+	if err != nil {
+		return err
+	}
+	upt, idle := proc.ContainerUptime(up, len(cpus), float64(cpu.UserNS+cpu.SystemNS)/1e9)
+	proc.RenderUptime(w, upt, idle)
+	return nil
+}
+
+// uptime is the seconds since the container's init started (SPEC §2.4). A reader in the host
+// PID namespace has no container init: its container is as old as the host.
+func (r *renderCtx) uptime() (float64, error) {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
+		return 0, fmt.Errorf("read boot time clock: %w", err)
+	}
+	now := float64(ts.Sec) + float64(ts.Nsec)/1e9
+	if r.c.InitPID == 0 {
+		return now, nil
+	}
+	return max(0, now-float64(r.c.InitStart)/userHZ), nil
+}
+
+func renderLoadavg(r *renderCtx, w *bytes.Buffer) error {
+	tasks, err := r.srv.cgroups.Tasks(r.c)
+	if err != nil {
+		return err
+	}
+	l := r.st.loadavg(r.c, tasks, r.srv.cfg.LoadavgInterval)
+	proc.RenderLoadavg(w, l, tasks)
+	return nil
+}
+
+func renderDiskstats(r *renderCtx, w *bytes.Buffer) error {
+	host, err := r.host("diskstats")
+	if err != nil {
+		return err
+	}
+	io, err := r.srv.cgroups.IO(r.c)
+	if errors.Is(err, cgroupview.ErrNoData) {
+		w.Write(host) // the cgroup exposes nothing: the host file (SPEC §2.5)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return proc.RenderDiskstats(w, host, io)
+}
+
+// renderPressure serves the container cgroup's <resource>.pressure, or the host's file where
+// the cgroup has none (SPEC §2.5).
+func renderPressure(resource string) renderFunc {
+	return func(r *renderCtx, w *bytes.Buffer) error {
+		data, err := r.srv.cgroups.Pressure(r.c, resource)
+		if errors.Is(err, cgroupview.ErrNoData) {
+			data, err = r.host(filepath.Join("pressure", resource))
+		}
+		if err != nil {
+			return err
+		}
+		w.Write(data)
+		return nil
+	}
+}

@@ -1,0 +1,175 @@
+package fs
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"procfsd/cgroupview"
+)
+
+// Config is what `procfsd serve` passes in (SPEC §1.1).
+type Config struct {
+	Mountpoint string
+	ProcRoot   string // host /proc
+	CgroupRoot string // host /sys/fs/cgroup
+	// StatsIsolated is the initial host switch (SPEC §3).
+	StatsIsolated bool
+	// QuotaView cuts the CPU count to the CFS quota (--cpu-view=quota, SPEC §2.3).
+	QuotaView       bool
+	LoadavgInterval time.Duration
+	StateDir        string
+	Logger          *zap.Logger
+}
+
+// Server answers the FUSE requests. It is safe for concurrent use by many request loops.
+type Server struct {
+	cfg     Config
+	log     *zap.Logger
+	cgroups *cgroupview.Reader
+	sysRoot string // host /sys, beside --proc-root: the host's cpu/online lives there
+	tree    *tree
+	fs      *rawFS
+
+	handles  handleTable
+	states   containerStates
+	switches switches
+	// hostIsolated is the host switch stats_isolated (SPEC §3).
+	hostIsolated atomic.Bool
+	pageSize     uint64
+}
+
+// New prepares a server over the host data named in cfg. It reads, but does not mount.
+func New(cfg Config) (*Server, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.LoadavgInterval <= 0 {
+		cfg.LoadavgInterval = 5 * time.Second
+	}
+	reader, err := cgroupview.New(cfg.CgroupRoot, cfg.ProcRoot)
+	if err != nil {
+		return nil, fmt.Errorf("open cgroups under %s: %w", cfg.CgroupRoot, err)
+	}
+	s := &Server{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		cgroups:  reader,
+		sysRoot:  filepath.Join(cfg.ProcRoot, "..", "sys"),
+		pageSize: uint64(os.Getpagesize()),
+	}
+	_, psiErr := os.Stat(filepath.Join(cfg.ProcRoot, "pressure"))
+	s.tree = newTree(psiErr == nil)
+	s.fs = &rawFS{RawFileSystem: defaultRaw(), srv: s, tree: s.tree, mtime: time.Now()}
+	s.hostIsolated.Store(cfg.StatsIsolated)
+	s.states.init()
+	return s, nil
+}
+
+// open resolves the reader's container once and issues a handle for it (SPEC §2.1).
+func (s *Server) open(n *node, pid int, uid uint32) uint64 {
+	return s.handles.add(s.newHandle(n, pid, uid))
+}
+
+func (s *Server) newHandle(n *node, pid int, uid uint32) *handle {
+	h := &handle{node: n, pid: pid, uid: uid}
+	if n.kind == kindVirtual {
+		h.container = s.resolve(pid)
+	}
+	return h
+}
+
+// resolve finds the reader's container, or nil for the host view. PID 0 marks a request the
+// kernel made itself, which must not be resolved; an exited reader gets the host view.
+func (s *Server) resolve(pid int) *cgroupview.Container {
+	if pid <= 0 {
+		return nil
+	}
+	c, err := s.cgroups.Resolve(pid)
+	if err != nil {
+		if errors.Is(err, cgroupview.ErrProcessGone) {
+			s.log.Debug("reader exited before it was resolved; host view", zap.Int("pid", pid))
+		} else {
+			s.log.Debug("resolve reader; host view", zap.Int("pid", pid), zap.Error(err))
+		}
+		return nil
+	}
+	return c
+}
+
+// readAt returns the handle's content from off. Offset 0 renders afresh; other offsets
+// continue the snapshot so a reader with a small buffer never sees a torn file (SPEC §1.2).
+func (s *Server) readAt(h *handle, off int64) ([]byte, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if off == 0 || h.data == nil {
+		data, err := s.content(h)
+		if err != nil {
+			return nil, err
+		}
+		h.data = data
+	}
+	if off >= int64(len(h.data)) {
+		return nil, nil
+	}
+	return h.data[off:], nil
+}
+
+// content is the whole file for this handle's reader.
+func (s *Server) content(h *handle) ([]byte, error) {
+	if h.node.kind == kindControl {
+		return s.readControl(h)
+	}
+	c := h.container
+	if c == nil || c.Root || !s.isolated(c) {
+		return s.hostFile(h.node)
+	}
+	st := s.states.get(c)
+	var buf bytes.Buffer
+	if err := s.renderSafely(h.node, c, st, &buf); err != nil {
+		st.logOnce(s.log, h.node.path, c, err)
+		return s.hostFile(h.node)
+	}
+	return buf.Bytes(), nil
+}
+
+// renderSafely turns a renderer's panic into an error, so one bad cgroup file answers the
+// host file instead of taking the daemon down (SPEC §4).
+func (s *Server) renderSafely(n *node, c *cgroupview.Container, st *containerState, w *bytes.Buffer) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			w.Reset()
+			err = fmt.Errorf("render %s: panic: %v", n.path, r)
+		}
+	}()
+	return n.render(&renderCtx{srv: s, c: c, st: st}, w)
+}
+
+// isolated reports whether c sees its own numbers: the host switch and its own (SPEC §3).
+func (s *Server) isolated(c *cgroupview.Container) bool {
+	return s.hostIsolated.Load() && s.switches.containerIsolated(c.ID)
+}
+
+// hostFile reads the host's own file for a node.
+func (s *Server) hostFile(n *node) ([]byte, error) {
+	data, err := os.ReadFile(s.hostPath(n))
+	if err != nil {
+		return nil, fmt.Errorf("read host file: %w", err)
+	}
+	return data, nil
+}
+
+// hostPath maps "proc/x" to --proc-root/x and "sys/x" to the /sys beside it.
+func (s *Server) hostPath(n *node) string {
+	if rest, ok := strings.CutPrefix(n.path, "proc/"); ok {
+		return filepath.Join(s.cfg.ProcRoot, rest)
+	}
+	return filepath.Join(s.sysRoot, strings.TrimPrefix(n.path, "sys/"))
+}
