@@ -1,0 +1,19 @@
+package proc
+
+import (
+	"errors"
+	"fmt"
+)
+
+// errMalformed is the cause of every parse error: the host file does not have the shape the
+// kernel gives it, so the caller should serve the host file unchanged (SPEC §4).
+var errMalformed = errors.New("malformed")
+
+// lineError wraps a parse failure as "parse <file> line <n> <quoted line>: <cause>" (style §6.6).
+func lineError(file string, n int, line []byte, cause string) error {
+	const maxQuoted = 80 // keep a binary or huge line from flooding the log
+	if len(line) > maxQuoted {
+		line = line[:maxQuoted]
+	}
+	return fmt.Errorf("parse %s line %d %q: %s: %w", file, n, line, cause, errMalformed)
+}
