@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -18,8 +19,9 @@ type command struct {
 	run     func(args []string, stderr io.Writer) error
 }
 
+// commands holds every subcommand; each file registers its own in an init function, so adding
+// a subcommand touches only its file.
 var commands = map[string]command{
-	"serve":   {"run the daemon in the foreground", runServe},
 	"version": {"print the version", func([]string, io.Writer) error { fmt.Println(version); return nil }},
 }
 
@@ -57,7 +59,12 @@ func run(args []string, stderr io.Writer) int {
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: procfsd <command> [flags]\n\ncommands:")
-	for _, name := range []string{"serve", "version"} {
+	names := make([]string, 0, len(commands))
+	for name := range commands {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
 		fmt.Fprintf(w, "  %-10s %s\n", name, commands[name].summary)
 	}
 	fmt.Fprintln(w, "\nRun 'procfsd <command> -h' for a command's flags.")

@@ -15,6 +15,8 @@ import (
 	"procfsd/fs"
 )
 
+func init() { commands["serve"] = command{"run the daemon in the foreground", runServe} }
+
 // serveFlags are the flags of SPEC §1.1; the names are the contract.
 type serveFlags struct {
 	mountpoint      string
