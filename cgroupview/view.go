@@ -100,8 +100,8 @@ type IO struct {
 
 // DeviceIO is one device's counters. Bytes are bytes; ops are request counts.
 type DeviceIO struct {
-	Major, Minor            uint32
-	ReadBytes, WriteBytes   uint64
-	ReadOps, WriteOps       uint64
+	Major, Minor             uint32
+	ReadBytes, WriteBytes    uint64
+	ReadOps, WriteOps        uint64
 	DiscardBytes, DiscardOps uint64
 }

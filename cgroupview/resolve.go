@@ -1,0 +1,186 @@
+package cgroupview
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Resolve returns the container of the process (thread) with host PID pid, by the rules of
+// SPEC §2.1:
+//   - a caller in procRoot's PID namespace (one NSpid entry) gets its own cgroups, InitPID 0;
+//   - otherwise the init (PID 1) of the caller's PID namespace is found, and per controller the
+//     init's cgroup minus a trailing "/init.scope" is the container root, provided it is the
+//     caller's own cgroup or an ancestor of it (every process of a container sees the same
+//     numbers, whatever nested cgroup it sits in);
+//   - else (Kubernetes shared PID namespace, where init is the pod's pause process) the caller's
+//     own cgroup.
+//
+// A process that has exited is ErrProcessGone. Results are cached by (pid, start time) for a
+// short time, so a cached Resolve is one read of /proc/<pid>/stat.
+func (r *Reader) Resolve(pid int) (*Container, error) {
+	if pid <= 0 {
+		return nil, fmt.Errorf("resolve pid %d: invalid pid", pid)
+	}
+	_, start, err := readStat(r.procRoot, pid)
+	if err != nil {
+		return nil, err
+	}
+	now := r.now()
+	if c, ok := r.resolved.get(pid, start, now); ok {
+		return c, nil
+	}
+	c, err := r.resolve(pid)
+	if err != nil {
+		return nil, err
+	}
+	// The PID may have been reused while its files were read: only an unchanged start time
+	// proves that everything read belongs to the process the key names.
+	if _, again, err := readStat(r.procRoot, pid); err != nil {
+		return nil, err
+	} else if again != start {
+		return nil, fmt.Errorf("resolve pid %d: %w: pid reused during lookup", pid, ErrProcessGone)
+	}
+	if c.InitPID == 0 && c.InitStart == 0 {
+		c.InitStart = start
+	}
+	r.resolved.put(pid, start, c, now)
+	return c, nil
+}
+
+func (r *Reader) resolve(pid int) (*Container, error) {
+	buf := getBuf()
+	defer putBuf(buf)
+	own, err := r.cgroupPaths(pid, buf)
+	if err != nil {
+		return nil, err
+	}
+	st, b, err := readStatus(r.procRoot, pid, *buf)
+	*buf = b
+	if err != nil {
+		return nil, err
+	}
+	if len(st.nspid) == 1 { // the host PID namespace, as procRoot sees it
+		c := newContainer(r, own)
+		if st.tgid != pid { // uptime of a host process counts from its thread group leader
+			if c.InitStart, err = ProcessStart(r.procRoot, st.tgid); err != nil {
+				return nil, err
+			}
+		}
+		return c, nil
+	}
+	init, err := r.initOf(pid)
+	if err != nil {
+		return nil, err
+	}
+	initPaths, err := r.cgroupPaths(init.pid, buf)
+	if err != nil {
+		return nil, fmt.Errorf("resolve init %d of pid %d: %w", init.pid, pid, err)
+	}
+	paths := make(map[string]string, len(own))
+	for ctrl, p := range own {
+		paths[ctrl] = containerRoot(p, initPaths[ctrl])
+	}
+	c := newContainer(r, paths)
+	c.InitPID, c.InitStart = init.pid, init.start
+	return c, nil
+}
+
+// containerRoot applies SPEC §2.1 to one controller: the init's cgroup without a trailing
+// "/init.scope" when that is the caller's cgroup or an ancestor of it, else the caller's own.
+func containerRoot(own, init string) string {
+	if init == "" {
+		return own
+	}
+	root := strings.TrimSuffix(init, "/init.scope")
+	if root == "" {
+		root = "/"
+	}
+	if isAncestorOrSelf(root, own) {
+		return root
+	}
+	return own
+}
+
+func isAncestorOrSelf(a, b string) bool {
+	return a == b || a == "/" || strings.HasPrefix(b, a) && b[len(a)] == '/'
+}
+
+// cgroupPaths returns the cgroup paths of pid that matter here: the v1 controllers that are
+// mounted (Legacy, Hybrid) and the v2 path under "" (Unified, Hybrid).
+func (r *Reader) cgroupPaths(pid int, buf *[]byte) (map[string]string, error) {
+	v1, unified, b, err := readCgroupFile(r.procRoot, pid, *buf)
+	*buf = b
+	if err != nil {
+		return nil, err
+	}
+	paths := make(map[string]string, len(v1Controllers)+1)
+	for ctrl := range r.v1 {
+		if p, ok := v1[ctrl]; ok {
+			paths[ctrl] = cleanPath(p)
+		}
+	}
+	if r.unified != "" && unified != "" {
+		paths[""] = cleanPath(unified)
+	}
+	if len(paths) == 0 {
+		return nil, fmt.Errorf("read %s/%d/cgroup: no cgroup of a known hierarchy", r.procRoot, pid)
+	}
+	return paths, nil
+}
+
+// newContainer fills ID and Root from the paths (see Container).
+func newContainer(r *Reader, paths map[string]string) *Container {
+	c := &Container{Paths: paths, Root: true}
+	for _, p := range paths {
+		if p != "/" {
+			c.Root = false
+		}
+	}
+	switch {
+	case r.mode == Unified:
+		c.ID = paths[""]
+	default:
+		if p, ok := c.Path("memory"); ok {
+			c.ID = p
+			break
+		}
+		keys := make([]string, 0, len(paths))
+		for k := range paths {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		c.ID = paths[keys[0]]
+	}
+	return c
+}
+
+// initOf returns the init of pid's PID namespace, from the per-namespace cache when that init
+// is still alive, else from the finder.
+func (r *Reader) initOf(pid int) (initProc, error) {
+	ns, err := pidnsInode(r.procRoot, pid)
+	if err != nil {
+		return initProc{}, err
+	}
+	if p, ok := r.inits.get(ns); ok {
+		if s, err := ProcessStart(r.procRoot, p.pid); err == nil && s == p.start {
+			return p, nil
+		}
+		r.inits.drop(ns)
+	}
+	ipid, err := r.finder.findInit(pid, ns)
+	if err != nil {
+		// The namespace's init is gone, so the kernel is killing the caller too.
+		return initProc{}, fmt.Errorf("find init of pid %d: %w: %w", pid, ErrProcessGone, err)
+	}
+	start, err := ProcessStart(r.procRoot, ipid)
+	if err != nil {
+		return initProc{}, err
+	}
+	if ino, err := pidnsInode(r.procRoot, ipid); err != nil || ino != ns {
+		return initProc{}, fmt.Errorf("find init of pid %d: %w: pid %d left namespace %d", pid, ErrProcessGone, ipid, ns)
+	}
+	p := initProc{pid: ipid, start: start}
+	r.inits.put(ns, p)
+	return p, nil
+}

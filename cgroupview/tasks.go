@@ -1,0 +1,112 @@
+package cgroupview
+
+import (
+	"fmt"
+	"os"
+	"slices"
+)
+
+// Tasks counts the threads of the container's cgroup and all its descendants (SPEC §2.4): v1
+// "tasks" files of the cpu hierarchy (else pids, memory), v2 "cgroup.threads". Each thread's
+// state is field 3 of <procRoot>/<tid>/stat; threads that exit during the scan are skipped.
+// LastPID is the innermost NSpid of the highest host TID.
+func (r *Reader) Tasks(c *Container) (Tasks, error) {
+	l, file, err := r.tasksLoc(c)
+	if err != nil {
+		return Tasks{}, err
+	}
+	buf := getBuf()
+	defer putBuf(buf)
+	var tids []int
+	if err := walkTasks(l.dir(), file, buf, &tids, true); err != nil {
+		return Tasks{}, fmt.Errorf("tasks of %s: %w", c.ID, err)
+	}
+	var t Tasks
+	for i := 0; i < len(tids); i++ {
+		state, _, err := readStat(r.procRoot, tids[i])
+		if err != nil {
+			tids[i] = 0 // gone (or unreadable): not counted, never the newest
+			continue
+		}
+		t.Total++
+		switch state {
+		case 'R':
+			t.Running++
+		case 'D':
+			t.Blocked++
+		}
+	}
+	slices.Sort(tids)
+	for i := len(tids) - 1; i >= 0 && tids[i] > 0; i-- {
+		if pid, b, err := lastNSpid(r.procRoot, tids[i], *buf); err == nil {
+			t.LastPID = pid
+			break
+		} else {
+			*buf = b
+		}
+	}
+	return t, nil
+}
+
+func (r *Reader) tasksLoc(c *Container) (loc, string, error) {
+	for _, ctrl := range []string{"cpu", "pids", "memory"} {
+		if _, ok := r.v1[ctrl]; ok {
+			if l, err := r.locate(c, ctrl); err == nil && !l.v2 {
+				return l, "tasks", nil
+			}
+		}
+	}
+	l, err := r.locate(c, "")
+	if err != nil {
+		return loc{}, "", err
+	}
+	if !l.v2 {
+		return loc{}, "", fmt.Errorf("tasks of %s: %w", c.ID, ErrNoData)
+	}
+	return l, "cgroup.threads", nil
+}
+
+// walkTasks appends the TIDs listed in dir/file and in every descendant cgroup. A cgroup removed
+// during the walk is skipped, except the top one.
+func walkTasks(dir, file string, buf *[]byte, tids *[]int, top bool) error {
+	b, err := readFile(dir+"/"+file, *buf)
+	*buf = b
+	if err != nil {
+		if !top && isNotExist(err) {
+			return nil
+		}
+		return err
+	}
+	for len(b) > 0 {
+		var line []byte
+		line, b = nextLine(b)
+		if len(line) == 0 {
+			continue
+		}
+		tid, err := parseInt(line)
+		if err != nil {
+			return fmt.Errorf("parse %s/%s: %w", dir, file, err)
+		}
+		*tids = append(*tids, tid)
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		if !top && isNotExist(err) {
+			return nil
+		}
+		return fmt.Errorf("open %s: %w", dir, err)
+	}
+	ents, err := d.ReadDir(-1)
+	d.Close()
+	if err != nil && !(isNotExist(err) && !top) {
+		return fmt.Errorf("read %s: %w", dir, err)
+	}
+	for _, e := range ents {
+		if e.IsDir() {
+			if err := walkTasks(dir+"/"+e.Name(), file, buf, tids, false); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
