@@ -26,18 +26,18 @@ func hostFile(tb testing.TB, host, name string) []byte {
 	return b
 }
 
-// keys returns the first word of every line ("MemTotal:", "nr_free_pages", "cpu3").
+// keys returns the label of every line: the text before its first colon or blank
+// ("MemTotal", "nr_free_pages", "cpu3"), "" for an empty line.
 func keys(b []byte) []string {
 	var out []string
 	for rest := b; len(rest) > 0; {
 		var line []byte
 		line, rest = nextLine(rest)
-		f := bytes.Fields(line)
-		if len(f) == 0 {
-			out = append(out, "")
-			continue
+		line = bytes.TrimLeft(line, " \t")
+		if i := bytes.IndexAny(line, ": \t\n"); i >= 0 {
+			line = line[:i]
 		}
-		out = append(out, string(f[0]))
+		out = append(out, string(line))
 	}
 	return out
 }

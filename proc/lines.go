@@ -120,6 +120,20 @@ func writeValue(w *bytes.Buffer, body []byte, kv kvLine, v uint64, width int) {
 // when the unit is kB and as printed otherwise. It is false when the key is absent or its line
 // does not parse.
 func HostValue(file []byte, key string) (uint64, bool) {
+	v, kB, ok := findKV(file, key)
+	switch {
+	case !ok:
+		return 0, false
+	case !kB:
+		return v, true
+	case v > math.MaxUint64/1024:
+		return 0, false
+	}
+	return v * 1024, true
+}
+
+// findKV returns the value of the first line labelled key and whether its unit is kB.
+func findKV(file []byte, key string) (v uint64, kB, ok bool) {
 	for rest := file; len(rest) > 0; {
 		var line []byte
 		line, rest = nextLine(rest)
@@ -129,15 +143,9 @@ func HostValue(file []byte, key string) (uint64, bool) {
 		}
 		kv, cause := parseKV(line)
 		if cause != "" {
-			return 0, false
+			return 0, false, false
 		}
-		if unit := bytes.TrimSpace(line[kv.valEnd:]); string(unit) == "kB" {
-			if kv.val > math.MaxUint64/1024 {
-				return 0, false
-			}
-			return kv.val * 1024, true
-		}
-		return kv.val, true
+		return kv.val, string(bytes.TrimSpace(line[kv.valEnd:])) == "kB", true
 	}
-	return 0, false
+	return 0, false, false
 }

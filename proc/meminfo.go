@@ -65,8 +65,8 @@ var meminfoFields = map[string]memField{
 // RenderMeminfo appends the container's /proc/meminfo, computed from the host's file and m.
 func RenderMeminfo(w *bytes.Buffer, host []byte, m cgroupview.Memory) error {
 	hostTotal, ok := HostValue(host, "MemTotal")
-	if !ok {
-		return fmt.Errorf("parse meminfo: no MemTotal line: %w", errMalformed)
+	if _, kB, _ := findKV(host, "MemTotal"); !ok || !kB {
+		return fmt.Errorf("parse meminfo: no MemTotal line in kB: %w", errMalformed)
 	}
 	hostSwap, _ := HostValue(host, "SwapTotal") // absent without CONFIG_SWAP: no swap
 	v := newMemView(m, hostTotal, hostSwap)
