@@ -52,7 +52,16 @@ func cpuBlocks(host []byte) (blocks []cpuBlock, trailer int, err error) {
 	for off, n := 0, 1; off < len(host); n++ {
 		line, _ := nextLine(host[off:])
 		body := bytes.TrimSuffix(line, []byte{'\n'})
-		if label, numStart, numEnd, ok := cpuinfoField(body); ok && string(label) == "processor" {
+		switch {
+		case len(body) == 0:
+			if last >= 0 && blocks[last].end == len(host) {
+				blocks[last].end = off + len(line) // provisional: a later processor line moves it
+			}
+		case bytes.HasPrefix(body, []byte("processor")):
+			label, numStart, numEnd, ok := cpuinfoField(body)
+			if !ok || string(label) != "processor" {
+				break
+			}
 			id, ok := atoi(body[numStart:numEnd])
 			if !ok {
 				return nil, 0, lineError("cpuinfo", n, body, "bad processor number")
@@ -62,8 +71,6 @@ func cpuBlocks(host []byte) (blocks []cpuBlock, trailer int, err error) {
 			}
 			blocks = append(blocks, cpuBlock{id: id, start: off, end: len(host)})
 			last = len(blocks) - 1
-		} else if len(body) == 0 && last >= 0 && blocks[last].end == len(host) {
-			blocks[last].end = off + len(line) // provisional: a later processor line moves it
 		}
 		off += len(line)
 	}
@@ -91,8 +98,12 @@ func writeCPUBlock(w *bytes.Buffer, block []byte, k, n int) {
 	for rest := block; len(rest) > 0; {
 		var line []byte
 		line, rest = nextLine(rest)
-		label, numStart, numEnd, ok := cpuinfoField(bytes.TrimSuffix(line, []byte{'\n'}))
 		v := -1
+		if c := line[0]; c != 'p' && c != 's' && c != 'c' { // processor, siblings, cpu cores
+			w.Write(line)
+			continue
+		}
+		label, numStart, numEnd, ok := cpuinfoField(bytes.TrimSuffix(line, []byte{'\n'}))
 		switch {
 		case !ok:
 		case string(label) == "processor":
