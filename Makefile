@@ -1,0 +1,67 @@
+# procfsd: build, run and test. Every target that needs system packages installs them first, so
+# `make run` and `make test` work as root on a fresh Debian machine.
+
+SHELL := /bin/bash
+GO ?= go
+BIN := bin/procfsd
+MOUNTPOINT ?= /var/lib/procfsd
+ROOTFS := build/rootfs
+
+# Debian packages the daemon, the e2e suite and the VM tests need. make deps installs only the
+# missing ones, with one apt-get update before the first install.
+DEB_PACKAGES := podman runc procps nodejs python3 util-linux debootstrap busybox-static lxcfs \
+	docker.io fuse3 e2fsprogs qemu-system-x86 iptables ca-certificates
+
+# go test flags for the unit tests: -race for the data races FUSE handlers invite, -count=1 so a
+# cached pass never hides a run against a changed machine.
+UNIT_FLAGS := -race -count=1
+# e2e flags: -v so the log shows every real program's output, -count=1 because the suite reads
+# the live machine, -p 1 and a timeout well inside CI's 90 minutes.
+E2E_FLAGS := -count=1 -v -p 1 -timeout 45m
+
+.PHONY: all build deps rootfs run test fmt-check vet unit e2e clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/procfsd
+
+deps:
+	@missing=(); \
+	for p in $(DEB_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$$p"); \
+	done; \
+	if (( $${#missing[@]} )); then \
+		echo "installing: $${missing[*]}"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update -qq && apt-get install -y -qq --no-install-recommends "$${missing[@]}"; \
+	fi
+
+# The Debian tree the podman and Docker tests run containers from (debootstrap, cached in build/).
+rootfs: deps
+	bash scripts/rootfs.sh $(ROOTFS)
+
+run: deps build
+	$(BIN) serve --mountpoint $(MOUNTPOINT)
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go') e2e); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+	cd e2e && $(GO) vet ./...
+
+unit:
+	$(GO) test $(UNIT_FLAGS) ./...
+
+# The e2e suite is its own module (e2e/go.mod) so that its test-only dependencies stay out of the
+# daemon's. It needs root, /dev/fuse and the binary built above.
+e2e: build rootfs
+	cd e2e && PROCFSD_BIN=$(CURDIR)/$(BIN) PROCFSD_E2E_ROOTFS=$(CURDIR)/$(ROOTFS) \
+		$(GO) test $(E2E_FLAGS) ./...
+
+test: deps fmt-check vet unit e2e
+
+clean:
+	rm -rf bin

@@ -1,0 +1,46 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// TestMain runs the helper modes of the test binary (helper_test.go) when asked to, and otherwise
+// the suite, after which it checks that the suite left no daemon mounts and no test cgroups behind.
+func TestMain(m *testing.M) {
+	if mode := os.Getenv(helperEnv); mode != "" {
+		os.Exit(runHelper(mode, os.Args[1:]))
+	}
+	if os.Geteuid() != 0 {
+		fmt.Fprintln(os.Stderr, "e2e: the suite mounts FUSE, creates cgroups and namespaces: run it as root (make test)")
+		os.Exit(1)
+	}
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: /dev/fuse:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	var leaks []string
+	mounts, err := readMountinfo()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		code = 1
+	}
+	for _, e := range mounts {
+		if strings.Contains(e.point, "/procfsd-e2e-") {
+			leaks = append(leaks, "mount "+e.point+" ("+e.fstype+")")
+			syscall.Unmount(e.point, syscall.MNT_DETACH)
+		}
+	}
+	for _, c := range leftoverCgroups() {
+		leaks = append(leaks, "cgroup "+c)
+	}
+	if len(leaks) > 0 {
+		fmt.Fprintf(os.Stderr, "e2e: the suite left behind:\n  %s\n", strings.Join(leaks, "\n  "))
+		code = 1
+	}
+	os.Exit(code)
+}
