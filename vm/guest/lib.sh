@@ -1,0 +1,58 @@
+#!/bin/bash
+# lib.sh: assertions for the guest suites. A suite sources it, checks, and ends with finish.
+# Each check prints "ok: ..." or "FAIL: ..."; a suite keeps going after a failure so that one run
+# shows every broken value, and finish exits 1 when any failed.
+set -u
+failures=0
+
+pass() { echo "ok: $*"; }
+fail() {
+	echo "FAIL: $*"
+	failures=$((failures + 1))
+}
+
+# expect_eq WHAT WANT GOT
+expect_eq() {
+	if [ "$2" = "$3" ]; then pass "$1 = $3"; else fail "$1: want $2, got $3"; fi
+}
+
+# expect_range WHAT LOW HIGH GOT: LOW <= GOT <= HIGH, integers.
+expect_range() {
+	if [ -n "$4" ] && [ "$4" -ge "$2" ] 2>/dev/null && [ "$4" -le "$3" ]; then
+		pass "$1 = $4 (in $2..$3)"
+	else
+		fail "$1: want $2..$3, got '$4'"
+	fi
+}
+
+# expect_cmd WHAT CMD...: CMD succeeds; its output is shown only when it fails.
+expect_cmd() {
+	local what=$1 out
+	shift
+	if out=$("$@" 2>&1); then
+		pass "$what"
+	else
+		fail "$what (command: $*): $out"
+	fi
+}
+
+# wait_for SECONDS CMD...: retry CMD every 0.2 s until it succeeds or SECONDS pass.
+wait_for() {
+	local deadline=$(($(date +%s) + $1))
+	shift
+	until "$@"; do
+		[ "$(date +%s)" -lt "$deadline" ] || return 1
+		sleep 0.2
+	done
+}
+
+# kv FILE KEY: the first number after "KEY:" in a key: value file such as meminfo.
+kv() { awk -v k="$2:" '$1 == k { print $2; exit }' "$1"; }
+
+finish() {
+	if [ "$failures" -ne 0 ]; then
+		echo "$failures check(s) failed"
+		exit 1
+	fi
+	echo "all checks passed"
+}
