@@ -65,3 +65,6 @@ test: deps fmt-check vet unit e2e
 
 clean:
 	rm -rf bin
+
+# The cgroup v2 + systemd VM suite (make vm-test; make test runs it where it can).
+include vm/vm.mk
