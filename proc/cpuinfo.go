@@ -38,6 +38,9 @@ func RenderCpuinfo(w *bytes.Buffer, host []byte, cpus []int) error {
 			w.Truncate(start)
 			return fmt.Errorf("render cpuinfo: cpu %d not in host cpuinfo: %w", id, errMalformed)
 		}
+		if k > 0 && w.Bytes()[w.Len()-1] != '\n' {
+			w.WriteByte('\n') // a host's unterminated last block, shown before another
+		}
 		writeCPUBlock(w, host[b.start:b.end], k, len(cpus))
 	}
 	w.Write(host[trailer:])

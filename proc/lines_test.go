@@ -10,7 +10,9 @@ import (
 
 func TestRewriteKV(t *testing.T) {
 	set := func(v uint64) kvRewrite {
-		return func(key []byte, _ uint64) (uint64, bool) { return v, string(key) == "MemTotal" || string(key) == "nr_a" }
+		return func(key []byte, _ uint64) (uint64, bool) {
+			return v, string(key) == "MemTotal" || string(key) == "nr_a"
+		}
 	}
 	tests := []struct {
 		name    string

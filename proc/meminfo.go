@@ -3,6 +3,7 @@ package proc
 import (
 	"bytes"
 	"fmt"
+	"math"
 
 	"procfsd/cgroupview"
 )
@@ -103,7 +104,7 @@ func swapFigures(hostSwap uint64, m cgroupview.Memory) (total, free uint64) {
 func (v *memView) available() (uint64, bool) {
 	a := v.free
 	for _, k := range [...]string{"active_file", "inactive_file", "slab_reclaimable"} {
-		a += v.stat[k]
+		a += min(v.stat[k], math.MaxUint64-a) // saturate: figures are untrusted input
 	}
 	return min(a, v.total), true
 }

@@ -55,7 +55,7 @@ func TestRenderMeminfo(t *testing.T) {
 			m:    cgroupview.Memory{Limit: 64 * mib, Usage: 10 * mib, Stat: map[string]uint64{}},
 			want: map[string]uint64{"Mapped": 20000, "Slab": 65536, "Cached": 65536, "Active(file)": 10000}},
 		{name: "v1 slab from its parts", in: tinyMeminfo,
-			m: cgroupview.Memory{Limit: gib, Stat: map[string]uint64{"slab_reclaimable": mib, "slab_unreclaimable": 2 * mib}},
+			m:    cgroupview.Memory{Limit: gib, Stat: map[string]uint64{"slab_reclaimable": mib, "slab_unreclaimable": 2 * mib}},
 			want: map[string]uint64{"Slab": 3072}},
 		{name: "no MemTotal", in: "MemFree: 1 kB\n", m: v2Memory(gib, 0), wantErr: true},
 		{name: "bad line", in: tinyMeminfo + "Broken: x kB\n", m: v2Memory(gib, 0), wantErr: true},
