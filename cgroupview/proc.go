@@ -29,7 +29,7 @@ func readStat(procRoot string, pid int) (byte, uint64, error) {
 	}
 	state, start, err := parseStat(b)
 	if err != nil {
-		return 0, 0, fmt.Errorf("parse %s: %w", p[:len(p)-1], err)
+		return 0, 0, fmt.Errorf("parse %s: %w", string(p[:len(p)-1]), err)
 	}
 	return state, start, nil
 }

@@ -118,11 +118,11 @@ func parseUint(b []byte) (uint64, error) {
 	var v uint64
 	for _, c := range b {
 		if c < '0' || c > '9' {
-			return 0, fmt.Errorf("bad number %q", b)
+			return 0, fmt.Errorf("bad number %q", string(b)) // a copy, so b stays on the caller's stack
 		}
 		d := uint64(c - '0')
 		if v > (math.MaxUint64-d)/10 {
-			return 0, fmt.Errorf("number %q overflows", b)
+			return 0, fmt.Errorf("number %q overflows", string(b))
 		}
 		v = v*10 + d
 	}
@@ -136,7 +136,7 @@ func parseInt(b []byte) (int, error) {
 		return 0, err
 	}
 	if v > math.MaxInt32 {
-		return 0, fmt.Errorf("number %q out of range", b)
+		return 0, fmt.Errorf("number %q out of range", string(b))
 	}
 	return int(v), nil
 }

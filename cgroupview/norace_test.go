@@ -1,0 +1,5 @@
+//go:build !race
+
+package cgroupview
+
+const raceEnabled = false
