@@ -1,3 +1,5 @@
+//go:build e2e
+
 package e2e
 
 import (
@@ -177,26 +179,12 @@ func (c *cgroup) memoryLimitFile() string {
 	return filepath.Join(c.dir("memory"), "memory.limit_in_bytes")
 }
 
-// cpuUsageNS returns the cgroup's CPU time in nanoseconds (v1 cpuacct.usage, v2 cpu.stat usage_usec).
-func cpuUsageNS(c *cgroup, read func(string) ([]byte, error)) (uint64, error) {
+// cpuUsageFile is where the cgroup's CPU time is: v1 cpuacct.usage, v2 cpu.stat (usage_usec).
+func (c *cgroup) cpuUsageFile() string {
 	if c.v2 != nil {
-		b, err := read(filepath.Join(c.dir(""), "cpu.stat"))
-		if err != nil {
-			return 0, err
-		}
-		for _, l := range strings.Split(string(b), "\n") {
-			if v, ok := strings.CutPrefix(l, "usage_usec "); ok {
-				n, err := strconv.ParseUint(v, 10, 64)
-				return n * 1000, err
-			}
-		}
-		return 0, errors.New("cpu.stat has no usage_usec")
+		return filepath.Join(c.dir(""), "cpu.stat")
 	}
-	b, err := read(filepath.Join(c.dir("cpuacct"), "cpuacct.usage"))
-	if err != nil {
-		return 0, err
-	}
-	return strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	return filepath.Join(c.dir("cpuacct"), "cpuacct.usage")
 }
 
 // remove kills every process left in the cgroup tree, waits for it to empty and deletes it.

@@ -1,3 +1,5 @@
+//go:build e2e
+
 package e2e
 
 import (
@@ -74,10 +76,11 @@ func mustRun(t testing.TB, c container, args ...string) string {
 }
 
 // background starts args in c and returns its stdout as a stream of lines and a stop function
-// (also registered as a cleanup) that kills it.
+// (also registered as a cleanup) that kills it, inside the container too: a runtime's exec
+// client can die without its process in the container noticing.
 func background(t *testing.T, c container, args ...string) (<-chan string, func()) {
 	t.Helper()
-	cmd := c.command(args...)
+	cmd := c.command(append([]string{"sh", "-c", `echo $$; exec "$@"`, "sh"}, args...)...)
 	pr, pw := io.Pipe()
 	cmd.Stdout = pw
 	var stderr syncBuffer
@@ -88,19 +91,39 @@ func background(t *testing.T, c container, args ...string) (<-chan string, func(
 	waited := make(chan struct{})
 	go func() { cmd.Wait(); pw.Close(); close(waited) }()
 	lines := make(chan string, 1024)
+	sc := bufio.NewScanner(pr)
+	pid := make(chan string, 1)
+	quit := make(chan struct{}) // closed by stop: lines nobody reads any more are dropped
 	go func() {
-		sc := bufio.NewScanner(pr)
+		if sc.Scan() {
+			pid <- sc.Text()
+		}
+		close(pid)
 		for sc.Scan() {
-			lines <- sc.Text()
+			select {
+			case lines <- sc.Text():
+			case <-quit:
+			}
 		}
 		close(lines)
 	}()
+	var inner string
+	select {
+	case inner = <-pid:
+	case <-time.After(20 * time.Second):
+	}
+	if _, err := strconv.Atoi(inner); err != nil {
+		killGroup(cmd)
+		t.Fatalf("%s: %q did not start (pid %q): %s", c, args, inner, stderr.String())
+	}
 	stopped := false
 	stop := func() {
 		if stopped {
 			return
 		}
 		stopped = true
+		close(quit)
+		run(c, "kill", "-9", inner)
 		killGroup(cmd)
 		<-waited
 	}

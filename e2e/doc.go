@@ -1,7 +1,8 @@
 // Package e2e tests procfsd from the outside, as containers use it: the real daemon on a real FUSE
 // mount, real cgroups made with containerd/cgroups, containers entered with unshare, podman and
 // Docker, and the real programs (free, top, vmstat, uptime, python3, node) whose output must show
-// the container's limits. Everything here is in _test.go files; run it as root with `make test`.
+// the container's limits. Everything here is in _test.go files behind the e2e build tag; run it as root
+// with `make test`, or `go test -tags e2e -v ./e2e` after `make build rootfs`.
 //
 // Environment:
 //

@@ -1,3 +1,5 @@
+//go:build e2e
+
 package e2e
 
 import (
@@ -34,7 +36,7 @@ func TestUnshareContainers(t *testing.T) {
 
 	t.Run("A", func(t *testing.T) { checkPrograms(t, a, wantA, h) })
 	t.Run("B", func(t *testing.T) { checkPrograms(t, b, wantB, h) })
-	t.Run("A/burn", func(t *testing.T) { checkBurn(t, a, wantA) })
+	t.Run("A/burn", func(t *testing.T) { checkBurn(t, a, wantA, rootA.cpuUsageFile(), rootA.v2 != nil) })
 	t.Run("concurrent", func(t *testing.T) {
 		checkConcurrent(t, d, h, map[container]view{a: wantA, b: wantB})
 	})
@@ -50,19 +52,16 @@ type statSample struct {
 }
 
 // checkBurn runs a CPU burner at the container's quota for a few seconds while a poller inside
-// the container samples /proc/stat, /proc/loadavg and the cgroup's own CPU time.
-func checkBurn(t *testing.T, c *unshareContainer, want view) {
-	usage := filepath.Join(c.root.dir("cpuacct"), "cpuacct.usage")
-	if c.root.v2 != nil {
-		usage = filepath.Join(c.root.dir(""), "cpu.stat")
-	}
+// the container samples /proc/stat, /proc/loadavg and the cgroup's own CPU time from usage (a
+// path inside the container: v1 cpuacct.usage, v2 cpu.stat).
+func checkBurn(t *testing.T, c container, want view, usage string, v2 bool) {
 	lines, stopPoller := background(t, c, "sh", "-c", fmt.Sprintf(
 		`while :; do date +%%s.%%N; cat /proc/stat; echo @load; cat /proc/loadavg; echo @usage; cat %s; echo @end; sleep 0.2; done`,
 		shellQuote(usage)))
 	var samples []statSample
 	next := func() statSample {
 		t.Helper()
-		s, err := readSample(lines, c.root.v2 != nil, 10*time.Second)
+		s, err := readSample(lines, v2, 10*time.Second)
 		if err != nil {
 			t.Fatalf("poller in %s: %v", c, err)
 		}
@@ -102,6 +101,12 @@ func checkBurn(t *testing.T, c *unshareContainer, want view) {
 		next()
 	}
 	stopPoller()
+	var trace strings.Builder
+	for _, s := range samples {
+		fmt.Fprintf(&trace, "%.2f busy %d total %d cgroup %.1f load %q\n", s.wall-burnStart,
+			s.cpu[0].busy(), s.cpu[0].total(), float64(s.usageNS)/1e7, s.load.text)
+	}
+	t.Logf("samples (seconds after the burner started):\n%s", trace.String())
 	if s0 == nil || s1 == nil {
 		t.Fatalf("poller produced too few samples (%d)", len(samples))
 	}
