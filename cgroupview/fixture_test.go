@@ -94,6 +94,8 @@ func TestResolveFixtures(t *testing.T) {
 	}{
 		{"v1 host caller gets its own cgroup", "v1-docker", 100,
 			Container{ID: "/user.slice", Paths: v1Paths("/user.slice"), InitStart: 5000}},
+		{"v1 host thread: start time of its thread group leader", "v1-docker", 101,
+			Container{ID: "/user.slice", Paths: v1Paths("/user.slice"), InitStart: 5000}},
 		{"v1 host init sits in the root", "v1-docker", 1,
 			Container{ID: "/", Paths: v1Paths("/"), InitStart: 1, Root: true}},
 		{"v1 container init", "v1-docker", 1000,

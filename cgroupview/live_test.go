@@ -271,6 +271,17 @@ func readLiveUint(t *testing.T, path string) uint64 {
 	return v
 }
 
+func TestLiveDetectMode(t *testing.T) {
+	requireLiveV1(t)
+	want := Legacy
+	if fsMagic(liveRoot+"/unified") == 0x63677270 { // CGROUP2_SUPER_MAGIC
+		want = Hybrid
+	}
+	if got, err := DetectMode(liveRoot); got != want || err != nil {
+		t.Errorf("DetectMode(%s) = %v, %v; want %v", liveRoot, got, err, want)
+	}
+}
+
 // TestLiveResolveSelf: the test process is in the host PID namespace, so it gets its own
 // cgroups as /proc/self/cgroup prints them.
 func TestLiveResolveSelf(t *testing.T) {

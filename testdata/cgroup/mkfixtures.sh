@@ -96,6 +96,7 @@ put $R/devices/tasks ""
 P=$PP/v1-docker
 proc $P 1 systemd S 1 1 "1" $HOSTNS "$(v1cg /)"
 proc $P 100 bash S 5000 100 "100" $HOSTNS "$(v1cg /user.slice)"
+proc $P 101 bash S 6000 100 "101" $HOSTNS "$(v1cg /user.slice)"   # a thread of 100
 proc $P 1000 "my (weird) app)" S 700000 1000 "1000\t1" 4026532500 "$(v1cg /docker/$ID)"
 proc $P 1001 worker D 700500 1001 "1001\t7" 4026532500 "$(v1cg /docker/$ID/child)"
 proc $P 1002 "my (weird) app)" R 700100 1000 "1002\t2" 4026532500 "$(v1cg /docker/$ID)"
