@@ -238,6 +238,7 @@ func TestLiveV1(t *testing.T) {
 		t.Errorf("user+system = %d ns, cpuacct.usage %d..%d", got, before, after)
 	}
 
+	waitSleeping(t, pid)
 	tasks, err := r.Tasks(c)
 	if err != nil {
 		t.Fatalf("Tasks: %v", err)
@@ -375,6 +376,19 @@ func TestLivePIDNamespace(t *testing.T) {
 	if tasks.Total != 3 || tasks.LastPID != 2 {
 		t.Errorf("Tasks = %+v; want Total 3, LastPID 2 (the sleep, as the namespace numbers it)", tasks)
 	}
+}
+
+// waitSleeping polls until pid is in state S: a freshly started sleep is briefly running.
+func waitSleeping(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if state, _, err := readStat("/proc", pid); err != nil || state == 'S' {
+			return
+		}
+		time.Sleep(5 * time.Millisecond) // polling with a deadline
+	}
+	t.Fatalf("pid %d not sleeping after 10s", pid)
 }
 
 // waitChild polls /proc until parent has a child running comm, and returns its PID.
