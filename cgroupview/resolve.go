@@ -30,7 +30,7 @@ func (r *Reader) Resolve(pid int) (*Container, error) {
 	if c, ok := r.resolved.get(pid, start, now); ok {
 		return c, nil
 	}
-	c, err := r.resolve(pid)
+	c, err := r.resolve(pid, start)
 	if err != nil {
 		return nil, err
 	}
@@ -41,14 +41,11 @@ func (r *Reader) Resolve(pid int) (*Container, error) {
 	} else if again != start {
 		return nil, fmt.Errorf("resolve pid %d: %w: pid reused during lookup", pid, ErrProcessGone)
 	}
-	if c.InitPID == 0 && c.InitStart == 0 {
-		c.InitStart = start
-	}
 	r.resolved.put(pid, start, c, now)
 	return c, nil
 }
 
-func (r *Reader) resolve(pid int) (*Container, error) {
+func (r *Reader) resolve(pid int, start uint64) (*Container, error) {
 	buf := getBuf()
 	defer putBuf(buf)
 	own, err := r.cgroupPaths(pid, buf)
@@ -62,6 +59,7 @@ func (r *Reader) resolve(pid int) (*Container, error) {
 	}
 	if len(st.nspid) == 1 { // the host PID namespace, as procRoot sees it
 		c := newContainer(r, own)
+		c.InitStart = start
 		if st.tgid != pid { // uptime of a host process counts from its thread group leader
 			if c.InitStart, err = ProcessStart(r.procRoot, st.tgid); err != nil {
 				return nil, err
