@@ -149,6 +149,7 @@ func TestUnreadableCgroup(t *testing.T) {
 			t.Errorf("%d warning/error log lines mention %s, want exactly 1; log:\n%s", n, cg.path, d.stderr)
 		}
 	}
+	t.Logf("daemon log:\n%s", d.stderr)
 }
 
 // countLogLines counts the daemon's JSON log lines at warn level or above that mention s.

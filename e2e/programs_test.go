@@ -203,7 +203,8 @@ func checkVmstat(t *testing.T, c container, want view) {
 			t.Errorf("vmstat: buff %d KiB, want 0 (Buffers is 0 in a container)", buff)
 		}
 		if free+cache > want.memTotal/1024+slack {
-			t.Errorf("vmstat: free %d + cache %d KiB > the container's %d KiB", free, cache, want.memTotal/1024)
+			t.Errorf("vmstat: free %d + cache %d KiB > the container's %d KiB (its meminfo: Cached %d kB, SReclaimable %d kB)",
+				free, cache, want.memTotal/1024, after["Cached"]/1024, after["SReclaimable"]/1024)
 		}
 		var pct uint64
 		for _, k := range []string{"us", "sy", "id", "wa", "st"} {
