@@ -60,7 +60,11 @@ func startRuntimeContainer(t *testing.T, d *daemon, cli []string, l limits, imag
 	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
 	c.t1 = time.Now()
 	t.Cleanup(func() {
-		if out, err := exec.Command(cli[0], append(cli[1:], "rm", "-f", "-t", "0", c.name)...).CombinedOutput(); err != nil {
+		rm := append(append([]string{}, cli[1:]...), "rm", "-f", c.name)
+		if cli[0] == "podman" {
+			rm = append(rm, "-t", "0") // podman waits 10s for a clean stop otherwise
+		}
+		if out, err := exec.Command(cli[0], rm...).CombinedOutput(); err != nil {
 			t.Errorf("%s rm -f %s: %v: %s", cli[0], c.name, err, out)
 		}
 	})
