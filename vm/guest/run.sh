@@ -20,7 +20,7 @@ while read -r suite; do
 	[ -n "$suite" ] || continue
 	echo "=== procfsd-vm: suite $suite"
 	start=$(date +%s)
-	(cd /tmp && timeout --kill-after=30 "$suite_timeout" bash "$share/guest/suite-$suite.sh") 2>&1 |
+	(cd /tmp && timeout --kill-after=30 "$suite_timeout" bash "$share/guest/suite-$suite.sh" </dev/null) 2>&1 |
 		tee "$out/$suite.log"
 	status=${PIPESTATUS[0]}
 	[ "$status" -eq 124 ] && echo "procfsd-vm: suite $suite killed after ${suite_timeout}s" | tee -a "$out/$suite.log"
