@@ -14,11 +14,12 @@ debs=$3
 suite=bookworm
 
 # What the guest suites need: systemd as PID 1 and its tools; the kernel and an initramfs able to
-# mount a virtio root; podman with runc (and crun, which podman prefers) for the container suite,
-# plus netavark, the container-network-stack that containers-common depends on (debootstrap does
-# not resolve virtual packages); busybox-static for its small free and uptime; nodejs and python3
-# for readers that parse /proc their own way; fuse3 for fusermount3; kmod for the 9p modules.
-packages=systemd,systemd-sysv,dbus,udev,kmod,linux-image-amd64,initramfs-tools,procps,util-linux,iproute2,psmisc,podman,runc,crun,conmon,catatonit,netavark,busybox-static,nodejs,python3-minimal,fuse3,e2fsprogs,less
+# mount a virtio root; podman with runc and crun for the container suite, plus netavark, the
+# container-network-stack that containers-common depends on (debootstrap does not resolve virtual
+# packages); docker.io for the e2e suite's private dockerd; busybox-static for its small free and
+# uptime; nodejs and python3 for readers that parse /proc their own way; fuse3 for fusermount3;
+# kmod for the 9p modules.
+packages=systemd,systemd-sysv,dbus,udev,kmod,linux-image-amd64,initramfs-tools,procps,util-linux,iproute2,psmisc,podman,runc,crun,conmon,catatonit,netavark,docker.io,busybox-static,nodejs,python3-minimal,fuse3,e2fsprogs,less
 
 work=$out.tmp
 root=$work/root
@@ -38,6 +39,8 @@ chroot "$root" systemctl mask --quiet \
 	apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer e2scrub_reap.service \
 	fstrim.timer dpkg-db-backup.timer systemd-timesyncd.service podman-auto-update.timer \
 	podman-restart.service podman-clean-transient.service 2>/dev/null || true
+# The e2e suite starts its own dockerd; the packaged one would only slow the boot down.
+chroot "$root" systemctl disable --quiet docker.service docker.socket containerd.service
 
 # Containers run from a directory tree (podman run --rootfs): no image registry is reachable.
 # The same tree scripts/rootfs.sh builds for the e2e suite on the host: minbase plus the programs

@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +13,9 @@ import (
 
 // allSuites are the guest suites TestVM runs, in order (guest/suite-NAME.sh).
 var allSuites = []string{"boot", "v2", "systemd", "podman", "e2e"}
+
+// guestCPUs is the guest's CPU count; the suites' expected cpusets and counts assume it.
+const guestCPUs = 4
 
 // suiteBinaries are the binaries each suite needs on the share, built fresh for every run.
 var suiteBinaries = map[string][]string{
@@ -30,7 +32,7 @@ var suiteBinaries = map[string][]string{
 //
 // Environment: PROCFSD_VM_SUITES (comma-separated subset of allSuites), PROCFSD_VM_CACHE (default
 // <module>/build/vm), PROCFSD_VM_MIRROR (default: the host apt mirror), PROCFSD_VM_TIMEOUT (bound on the
-// boot and the suites, default 45m), PROCFSD_VM_ACCEL (tcg or kvm), PROCFSD_VM_CPUS (default 4).
+// boot and the suites, default 45m), PROCFSD_VM_ACCEL (tcg or kvm).
 func TestVM(t *testing.T) {
 	if os.Getenv("PROCFSD_VM") != "1" {
 		t.Skip("boots a VM: run with PROCFSD_VM=1 as root (make vm-test)")
@@ -44,13 +46,18 @@ func TestVM(t *testing.T) {
 	t.Logf("image %s ready in %s", img.Dir, time.Since(start).Round(time.Second))
 
 	run := filepath.Join(cache, "run")
+	unlock, err := lock(run + ".lock") // one run at a time owns cache/run
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
 	share := prepareShare(t, run, suites)
 	m := Machine{
 		Image:   img,
 		Share:   share,
 		Console: filepath.Join(run, "console.log"),
 		Memory:  4096,
-		CPUs:    envInt(t, "PROCFSD_VM_CPUS", 4),
+		CPUs:    guestCPUs,
 		Accel:   os.Getenv("PROCFSD_VM_ACCEL"),
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), envDuration(t, "PROCFSD_VM_TIMEOUT", 45*time.Minute))
@@ -200,19 +207,6 @@ func buildBinary(t *testing.T, root, out string) {
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go %s (in %s): %v\n%s", strings.Join(args, " "), dir, err, b)
 	}
-}
-
-func envInt(t *testing.T, name string, def int) int {
-	t.Helper()
-	v := os.Getenv(name)
-	if v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 {
-		t.Fatalf("%s=%q: want a positive integer", name, v)
-	}
-	return n
 }
 
 func envDuration(t *testing.T, name string, def time.Duration) time.Duration {

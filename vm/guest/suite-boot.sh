@@ -18,7 +18,7 @@ expect_eq "online CPUs" 0-3 "$(cat /sys/devices/system/cpu/online)"
 expect_cmd "/dev/fuse" test -c /dev/fuse
 failed=$(systemctl list-units --failed --no-legend --plain | awk '{print $1}' | tr '\n' ' ')
 expect_eq "failed systemd units" "" "$failed"
-for b in podman runc crun node python3 busybox unshare nsenter systemd-run; do
+for b in podman runc crun dockerd node python3 busybox unshare nsenter systemd-run; do
 	expect_cmd "$b installed" command -v "$b"
 done
 expect_cmd "container tree /opt/rootfs has procps, node, python3" \
