@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // TestMain runs the helper modes of the test binary (helper_test.go) when asked to, and otherwise
@@ -24,8 +25,18 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "e2e: /dev/fuse:", err)
 		os.Exit(1)
 	}
+	fds := openFDs()
 	code := m.Run()
 	var leaks []string
+	// Every file, pipe and socket the suite opened must be closed again (the exec package's
+	// pipes close asynchronously, so give them a moment).
+	deadline := time.Now().Add(5 * time.Second)
+	for openFDs() > fds && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := openFDs(); n > fds {
+		leaks = append(leaks, fmt.Sprintf("%d open file descriptors (%d before the tests)", n, fds))
+	}
 	mounts, err := readMountinfo()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
@@ -45,4 +56,9 @@ func TestMain(m *testing.M) {
 		code = 1
 	}
 	os.Exit(code)
+}
+
+func openFDs() int {
+	ents, _ := os.ReadDir("/proc/self/fd")
+	return len(ents)
 }
