@@ -17,7 +17,7 @@ DEB_PACKAGES := podman runc procps nodejs python3 util-linux debootstrap busybox
 UNIT_FLAGS := -race -count=1
 # e2e flags: -v so the log shows every real program's output, -count=1 because the suite reads
 # the live machine, -p 1 and a timeout well inside CI's 90 minutes.
-E2E_FLAGS := -count=1 -v -p 1 -timeout 45m
+E2E_FLAGS := -count=1 -v -p 1 -timeout 20m
 
 .PHONY: all build deps rootfs run test fmt-check vet unit e2e clean
 

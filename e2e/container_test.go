@@ -29,8 +29,6 @@ type container interface {
 	startCommand(cmd *exec.Cmd) error
 	// started brackets the moment the container's init started, in wall-clock time.
 	started() (after, before time.Time)
-	// bound reports whether the daemon's file rel ("proc/vmstat") is mounted in the container.
-	bound(rel string) bool
 }
 
 // commandEnv is the environment every program in a container gets: a known time zone (uptime -s
@@ -177,7 +175,6 @@ type unshareContainer struct {
 	reader *cgroup // where commands run: root, or a cgroup nested in it
 	init   int     // host PID of the namespace's init
 	t0, t1 time.Time
-	files  map[string]bool
 }
 
 // procFiles are the daemon files a container bind-mounts over /proc.
@@ -190,7 +187,7 @@ const onlineFile = "sys/devices/system/cpu/online"
 // enabled controllers below it cannot hold processes).
 func newUnshareContainer(t *testing.T, d *daemon, name string, root, reader *cgroup) *unshareContainer {
 	t.Helper()
-	c := &unshareContainer{name: name, root: root, reader: reader, files: map[string]bool{}}
+	c := &unshareContainer{name: name, root: root, reader: reader}
 	initCg := root
 	if root.v2 != nil && reader != root {
 		initCg = root.child(t, "init.scope", limits{})
@@ -199,7 +196,6 @@ func newUnshareContainer(t *testing.T, d *daemon, name string, root, reader *cgr
 	script.WriteString("set -e\n")
 	bind := func(rel, target string) {
 		fmt.Fprintf(&script, "mount --bind %s %s\n", shellQuote(d.path(rel)), target)
-		c.files[rel] = true
 	}
 	for _, rel := range d.virtualFiles() {
 		bind(rel, "/"+rel)
@@ -263,8 +259,6 @@ func (c *unshareContainer) command(args ...string) *exec.Cmd {
 func (c *unshareContainer) startCommand(cmd *exec.Cmd) error { return startGated(c.reader, cmd) }
 
 func (c *unshareContainer) started() (time.Time, time.Time) { return c.t0, c.t1 }
-
-func (c *unshareContainer) bound(rel string) bool { return c.files[rel] }
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 

@@ -222,7 +222,7 @@ func unescapeMountinfo(s string) string {
 	return r.Replace(s)
 }
 
-// jsonLogLines returns the daemon's output lines that are JSON objects.
+// logLines returns the daemon's output lines that are JSON objects.
 func (d *daemon) logLines() []string {
 	var out []string
 	for _, l := range strings.Split(d.stderr.String(), "\n") {

@@ -23,18 +23,15 @@ type runtimeContainer struct {
 	cli    []string // the CLI and its global flags
 	name   string
 	t0, t1 time.Time
-	files  map[string]bool
 }
 
 // bindArgs are the -v flags of the README recipe for mount d.
-func bindArgs(d *daemon) ([]string, map[string]bool) {
-	files := map[string]bool{}
+func bindArgs(d *daemon) []string {
 	var args []string
 	for _, rel := range append(append([]string{}, runcFiles...), onlineFile) {
 		args = append(args, "-v", d.path(rel)+":/"+rel+":ro")
-		files[rel] = true
 	}
-	return args, files
+	return args
 }
 
 // startRuntimeContainer runs `CLI run -d` with the limits and the bind mounts, image (or
@@ -53,9 +50,7 @@ func startRuntimeContainer(t *testing.T, d *daemon, cli []string, l limits, imag
 	if l.cpus != "" {
 		args = append(args, "--cpuset-cpus", l.cpus)
 	}
-	binds, files := bindArgs(d)
-	c.files = files
-	args = append(append(append(args, binds...), image...), "sleep", "100000")
+	args = append(append(append(args, bindArgs(d)...), image...), "sleep", "100000")
 	c.t0 = time.Now()
 	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
 	c.t1 = time.Now()
@@ -91,8 +86,6 @@ func (c *runtimeContainer) command(args ...string) *exec.Cmd {
 func (c *runtimeContainer) startCommand(cmd *exec.Cmd) error { return cmd.Start() }
 
 func (c *runtimeContainer) started() (time.Time, time.Time) { return c.t0, c.t1 }
-
-func (c *runtimeContainer) bound(rel string) bool { return c.files[rel] }
 
 // runtimeUsage is the container's own CPU time file as runc mounts the container's cgroup.
 func runtimeUsage(v2 bool) string {
