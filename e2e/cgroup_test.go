@@ -236,3 +236,13 @@ func leftoverCgroups() []string {
 }
 
 func (c *cgroup) String() string { return fmt.Sprintf("cgroup %s", c.path) }
+
+// TestCgroupMode records which cgroup code path the suite takes here; on the v2 CI job
+// (PROCFSD_REQUIRE_V2=1) it fails on any host that is not pure cgroup v2.
+func TestCgroupMode(t *testing.T) {
+	if cgroupV2(t) {
+		t.Logf("cgroup v2 (unified) at %s", cgroupMount)
+	} else {
+		t.Logf("cgroup v1 (mode %v) at %s", cgroups.Mode(), cgroupMount)
+	}
+}

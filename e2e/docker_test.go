@@ -31,7 +31,7 @@ func TestDocker(t *testing.T) {
 	lb := limits{memory: 1 << 30, cpus: "0-1"}
 	a := startRuntimeContainer(t, d, cli, la, image)
 	b := startRuntimeContainer(t, d, cli, lb, image)
-	wantA, wantB := expectView(t, h, la), expectView(t, h, lb)
+	wantA, wantB := runtimeView(t, h, la), runtimeView(t, h, lb)
 	v2 := cgroupV2(t)
 	t.Run("A", func(t *testing.T) { checkPrograms(t, a, wantA, h) })
 	t.Run("B", func(t *testing.T) { checkPrograms(t, b, wantB, h) })

@@ -157,10 +157,11 @@ func parseLoadavg(b []byte) (loadavgLine, error) {
 
 // hostFacts are the host's own numbers, read from the real /proc and /sys.
 type hostFacts struct {
-	memTotal uint64
-	cpus     int // processor blocks in /proc/cpuinfo
-	online   string
-	uptime   float64
+	memTotal  uint64
+	swapTotal uint64
+	cpus      int // processor blocks in /proc/cpuinfo
+	online    string
+	uptime    float64
 }
 
 func readHost(t testing.TB) hostFacts {
@@ -171,7 +172,7 @@ func readHost(t testing.TB) hostFacts {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.memTotal = m["MemTotal"]
+	h.memTotal, h.swapTotal = m["MemTotal"], m["SwapTotal"]
 	h.cpus = countProcessors(string(readFile(t, "/proc/cpuinfo")))
 	h.online = strings.TrimSpace(string(readFile(t, "/sys/devices/system/cpu/online")))
 	fmt.Sscan(string(readFile(t, "/proc/uptime")), &h.uptime)

@@ -87,6 +87,18 @@ func (c *runtimeContainer) startCommand(cmd *exec.Cmd) error { return cmd.Start(
 
 func (c *runtimeContainer) started() (time.Time, time.Time) { return c.t0, c.t1 }
 
+// runtimeView is expectView for a runtime container: podman and Docker set a memory+swap limit of
+// twice --memory, so the swap the container may use is --memory (SPEC §2.2: memsw − mem, at most
+// the host's swap).
+func runtimeView(t testing.TB, h hostFacts, l limits) view {
+	t.Helper()
+	v := expectView(t, h, l)
+	if l.memory > 0 {
+		v.swapTotal = min(h.swapTotal, uint64(l.memory))
+	}
+	return v
+}
+
 // runtimeUsage is the container's own CPU time file as runc mounts the container's cgroup.
 func runtimeUsage(v2 bool) string {
 	if v2 {
@@ -129,7 +141,7 @@ func TestPodman(t *testing.T) {
 	lb := limits{memory: 1 << 30, cpus: "0-1"}
 	a := startRuntimeContainer(t, d, podmanCLI, la, "--rootfs", fs)
 	b := startRuntimeContainer(t, d, podmanCLI, lb, "--rootfs", fs)
-	wantA, wantB := expectView(t, h, la), expectView(t, h, lb)
+	wantA, wantB := runtimeView(t, h, la), runtimeView(t, h, lb)
 	v2 := cgroupV2(t)
 	t.Run("A", func(t *testing.T) { checkPrograms(t, a, wantA, h) })
 	t.Run("B", func(t *testing.T) { checkPrograms(t, b, wantB, h) })

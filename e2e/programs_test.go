@@ -16,14 +16,16 @@ import (
 // view is what a container must see, computed from the limits its cgroup was given and the
 // host's own /proc (SPEC §2.2, §2.3).
 type view struct {
-	memTotal uint64 // bytes
-	cpus     int
-	quota    float64 // CPUs, 0 without a quota
+	memTotal  uint64 // bytes
+	swapTotal uint64 // bytes
+	cpus      int
+	quota     float64 // CPUs, 0 without a quota
 }
 
 func expectView(t testing.TB, h hostFacts, l limits) view {
 	t.Helper()
-	v := view{memTotal: h.memTotal, cpus: h.cpus, quota: l.quota}
+	// Test cgroups get no swap limit: SwapTotal is the host's (SPEC §2.2).
+	v := view{memTotal: h.memTotal, swapTotal: h.swapTotal, cpus: h.cpus, quota: l.quota}
 	if l.memory > 0 && uint64(l.memory) < v.memTotal {
 		v.memTotal = uint64(l.memory)
 	}
@@ -47,11 +49,17 @@ func checkPrograms(t *testing.T, c container, want view, h hostFacts) {
 	t.Run("free", func(t *testing.T) {
 		out := mustRun(t, c, "free", "-b")
 		f := fieldsOfLine(t, out, "Mem:")
+		if len(f) < 7 {
+			t.Fatalf("free -b: Mem line %q", f)
+		}
 		if got := atou(t, f[1]); got != want.memTotal {
 			t.Errorf("free -b: Mem total %d, want %d", got, want.memTotal)
 		}
 		if avail := atou(t, f[6]); avail > want.memTotal {
 			t.Errorf("free -b: available %d > total %d", avail, want.memTotal)
+		}
+		if swap := atou(t, fieldsOfLine(t, out, "Swap:")[1]); swap != want.swapTotal {
+			t.Errorf("free -b: Swap total %d, want %d (host %d)", swap, want.swapTotal, h.swapTotal)
 		}
 	})
 	t.Run("top", func(t *testing.T) {
@@ -234,7 +242,7 @@ func fieldsOfLine(t testing.TB, out, prefix string) []string {
 	t.Helper()
 	for _, l := range strings.Split(out, "\n") {
 		if f := strings.Fields(l); len(f) > 0 && f[0] == prefix {
-			if len(f) < 7 {
+			if len(f) < 4 {
 				t.Fatalf("line %q: too few fields", l)
 			}
 			return f
