@@ -46,7 +46,7 @@ func cgroupV2(t testing.TB) bool {
 	t.Helper()
 	mode := cgroups.Mode()
 	if os.Getenv("PROCFSD_REQUIRE_V2") == "1" && mode != cgroups.Unified {
-		t.Fatalf("PROCFSD_REQUIRE_V2=1 but the host's cgroup mode is %v, not unified (pure v2)", mode)
+		t.Fatalf("PROCFSD_REQUIRE_V2=1 but the host's cgroup mode is %s, not unified (pure v2)", modeName(mode))
 	}
 	switch mode {
 	case cgroups.Unified:
@@ -54,7 +54,7 @@ func cgroupV2(t testing.TB) bool {
 	case cgroups.Legacy, cgroups.Hybrid:
 		return false
 	default:
-		t.Fatalf("no usable cgroup mount at %s (mode %v)", cgroupMount, mode)
+		t.Fatalf("no usable cgroup mount at %s (mode %s)", cgroupMount, modeName(mode))
 		return false
 	}
 }
@@ -243,6 +243,19 @@ func TestCgroupMode(t *testing.T) {
 	if cgroupV2(t) {
 		t.Logf("cgroup v2 (unified) at %s", cgroupMount)
 	} else {
-		t.Logf("cgroup v1 (mode %v) at %s", cgroups.Mode(), cgroupMount)
+		t.Logf("cgroup v1 (%s) at %s", modeName(cgroups.Mode()), cgroupMount)
+	}
+}
+
+func modeName(m cgroups.CGMode) string {
+	switch m {
+	case cgroups.Legacy:
+		return "legacy"
+	case cgroups.Hybrid:
+		return "hybrid"
+	case cgroups.Unified:
+		return "unified"
+	default:
+		return "unavailable"
 	}
 }
