@@ -122,6 +122,19 @@ func createCgroup(t *testing.T, p string, l limits) *cgroup {
 	return c
 }
 
+// setCPU changes the cgroup's cpuset and CFS quota (in CPUs; 0 removes it).
+func (c *cgroup) setCPU(cpus string, quota float64) error {
+	q, period := int64(-1), uint64(100000)
+	if quota > 0 {
+		q = int64(quota * 100000)
+	}
+	c.limits.cpus, c.limits.quota = cpus, quota
+	if c.v2 != nil {
+		return c.v2.Update(&cgroup2.Resources{CPU: &cgroup2.CPU{Cpus: cpus, Max: cgroup2.NewCPUMax(&q, &period)}})
+	}
+	return c.v1.Update(&specs.LinuxResources{CPU: &specs.LinuxCPU{Cpus: cpus, Quota: &q, Period: &period}})
+}
+
 // add moves a process into the cgroup (every v1 hierarchy, or the v2 one).
 func (c *cgroup) add(pid int) error {
 	if c.v2 != nil {
