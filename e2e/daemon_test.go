@@ -24,9 +24,16 @@ type target struct {
 	fstype string // as /proc/self/mountinfo prints it
 }
 
+// currentTarget is the daemon PROCFSD_E2E_TARGET names (procfsd by default).
 func currentTarget(t testing.TB) target {
 	t.Helper()
-	switch name := os.Getenv("PROCFSD_E2E_TARGET"); name {
+	return namedTarget(t, os.Getenv("PROCFSD_E2E_TARGET"))
+}
+
+// namedTarget is "procfsd" (PROCFSD_BIN) or "lxcfs" (LXCFS_BIN); "" means procfsd.
+func namedTarget(t testing.TB, name string) target {
+	t.Helper()
+	switch name {
 	case "", "procfsd":
 		bin := os.Getenv("PROCFSD_BIN")
 		if bin == "" {
@@ -47,13 +54,16 @@ func currentTarget(t testing.TB) target {
 		}
 		return target{name: "lxcfs", bin: bin, fstype: "fuse.lxcfs"}
 	default:
-		t.Fatalf("PROCFSD_E2E_TARGET=%q: want procfsd or lxcfs", name)
+		t.Fatalf("daemon %q: want procfsd or lxcfs", name)
 		return target{}
 	}
 }
 
 // daemonOptions are the procfsd flags a test varies; LXCFS ignores those it has no equivalent for.
 type daemonOptions struct {
+	// target overrides PROCFSD_E2E_TARGET ("procfsd" or "lxcfs"), so that one test can run
+	// both daemons side by side.
+	target          string
 	loadavgInterval time.Duration // default 1s
 	cgroupRoot      string
 	cpuView         string // "quota" (default) or "cpuset"
@@ -75,6 +85,9 @@ type daemon struct {
 func startDaemon(t *testing.T, o daemonOptions) *daemon {
 	t.Helper()
 	tg := currentTarget(t)
+	if o.target != "" {
+		tg = namedTarget(t, o.target)
+	}
 	dir, err := os.MkdirTemp("", "procfsd-e2e-")
 	if err != nil {
 		t.Fatal(err)
