@@ -18,10 +18,12 @@ var ErrTimeout = errors.New("vm: guest still running at the deadline")
 
 // KernelArgs is the guest kernel command line: a virtio root, the serial console, pure cgroup v2
 // under systemd, and PSI on (some kernels build it default-off). panic=-1 with qemu's -no-reboot
-// turns a guest panic into a prompt qemu exit instead of a hang.
+// turns a guest panic into a prompt qemu exit instead of a hang. apparmor=0: Debian's kernel
+// enables AppArmor, and dockerd then refuses to start containers without apparmor_parser, which
+// the guest does not need otherwise.
 var KernelArgs = []string{
 	"root=/dev/vda", "rw", "console=ttyS0,115200", "panic=-1",
-	"systemd.unified_cgroup_hierarchy=1", "cgroup_no_v1=all", "psi=1",
+	"systemd.unified_cgroup_hierarchy=1", "cgroup_no_v1=all", "psi=1", "apparmor=0",
 	"systemd.show_status=1", "net.ifnames=0", "random.trust_cpu=on",
 }
 

@@ -37,7 +37,7 @@ func TestMachineArgs(t *testing.T) {
 	if i < 0 || i+1 >= len(args) {
 		t.Fatalf("qemu args lack -append: %q", args)
 	}
-	for _, want := range []string{"systemd.unified_cgroup_hierarchy=1", "console=ttyS0,115200", "psi=1"} {
+	for _, want := range []string{"systemd.unified_cgroup_hierarchy=1", "console=ttyS0,115200", "psi=1", "apparmor=0"} {
 		if !slices.Contains(strings.Fields(args[i+1]), want) {
 			t.Errorf("kernel command line %q lacks %s", args[i+1], want)
 		}

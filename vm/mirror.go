@@ -27,7 +27,8 @@ func HostMirror(aptDir string) string {
 	}
 	for _, s := range sources {
 		uri, suites := s[0], strings.Fields(s[1])
-		if strings.HasPrefix(uri, "http") && !strings.Contains(uri, "security") && slices.Contains(suites, guestSuite) {
+		security := strings.Contains(uri, "security")
+		if strings.HasPrefix(uri, "http") && !security && slices.Contains(suites, guestSuite) {
 			return strings.TrimSuffix(uri, "/")
 		}
 	}

@@ -31,8 +31,9 @@ var suiteBinaries = map[string][]string{
 // and prints the end of the serial console.
 //
 // Environment: PROCFSD_VM_SUITES (comma-separated subset of allSuites), PROCFSD_VM_CACHE (default
-// <module>/build/vm), PROCFSD_VM_MIRROR (default: the host apt mirror), PROCFSD_VM_TIMEOUT (bound on the
-// boot and the suites, default 45m), PROCFSD_VM_ACCEL (tcg or kvm).
+// <module>/build/vm), PROCFSD_VM_MIRROR (default: the host's apt mirror), PROCFSD_VM_TIMEOUT
+// (bound on the boot and the suites, default 45m, cut to end a minute before go test's own
+// -timeout so that the console log is still printed), PROCFSD_VM_ACCEL (tcg or kvm).
 func TestVM(t *testing.T) {
 	if os.Getenv("PROCFSD_VM") != "1" {
 		t.Skip("boots a VM: run with PROCFSD_VM=1 as root (make vm-test)")
@@ -60,8 +61,13 @@ func TestVM(t *testing.T) {
 		CPUs:    guestCPUs,
 		Accel:   os.Getenv("PROCFSD_VM_ACCEL"),
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), envDuration(t, "PROCFSD_VM_TIMEOUT", 45*time.Minute))
+	bound := envDuration(t, "PROCFSD_VM_TIMEOUT", 45*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), bound)
 	defer cancel()
+	if deadline, ok := t.Deadline(); ok {
+		ctx, cancel = context.WithDeadline(ctx, deadline.Add(-time.Minute))
+		defer cancel()
+	}
 	boot := time.Now()
 	runErr := m.Run(ctx)
 	t.Logf("guest ran for %s; console log %s", time.Since(boot).Round(time.Second), m.Console)
@@ -165,7 +171,8 @@ func prepareShare(t *testing.T, run string, suites []string) string {
 	if err := copyFS(share, guestFiles); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Rename(filepath.Join(share, "guest", "run.sh"), filepath.Join(share, "run.sh")); err != nil {
+	runner := filepath.Join(share, "run.sh") // where the image's procfsd-vm-boot looks for it
+	if err := os.Rename(filepath.Join(share, "guest", "run.sh"), runner); err != nil {
 		t.Fatal(err)
 	}
 	if err := WriteSuites(share, suites); err != nil {
