@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"sync"
 
@@ -85,7 +86,9 @@ func (s *Server) Serve(ctx context.Context, conn *Conn) error {
 	ps := fuse.NewProtocolServer(s.fs, &fuse.MountOptions{
 		MaxWrite:      maxWrite,
 		DisableXAttrs: true,
-		Logger:        zap.NewStdLog(s.log.Named("fuse")),
+		// Plain READDIR: listings are tiny and attributes come from the kernel's cache.
+		DisableReadDirPlus: true,
+		Logger:             zap.NewStdLog(s.log.Named("fuse")),
 	})
 	if init := conn.InitRequest(); init != nil {
 		// Adopted connection: the kernel will not send INIT again; replay it.
@@ -99,6 +102,12 @@ func (s *Server) Serve(ctx context.Context, conn *Conn) error {
 	errc := make(chan error, readers)
 	for range readers {
 		go func() { errc <- s.loop(conn, ps) }()
+	}
+	if err := pollHack(conn.Mountpoint); err != nil {
+		return err
+	}
+	if s.cfg.OnReady != nil {
+		s.cfg.OnReady()
 	}
 	select {
 	case <-ctx.Done():
@@ -138,4 +147,20 @@ func (s *Server) loop(conn *Conn, ps *fuse.ProtocolServer) error {
 			s.log.Debug("write reply", zap.Error(err))
 		}
 	}
+}
+
+// pollHack makes the kernel learn, before any client opens a file, that procfsd does not
+// implement POLL. Go programs register every opened file with epoll; for a FUSE file that
+// sends POLL while the opener holds its scheduler slot, which a garbage collection can turn
+// into a deadlock when the opener and the server share a process (go-fuse's poll.go has the
+// same step). The protocol server answers the hidden name itself with ENOSYS, after which the
+// kernel stops asking for the life of the connection.
+func pollHack(mountpoint string) error {
+	fd, err := unix.Open(filepath.Join(mountpoint, ".go-fuse-epoll-hack"), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("disable poll on %s: %w", mountpoint, err)
+	}
+	defer unix.Close(fd)
+	unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 0)
+	return nil
 }

@@ -34,11 +34,19 @@ func mountForTest(t *testing.T, cfg Config) (*Server, string) {
 		cfg.CgroupRoot = "/sys/fs/cgroup"
 	}
 	cfg.Logger = zaptest.NewLogger(t)
+	ready := make(chan struct{})
+	cfg.OnReady = func() { close(ready) }
 	srv, err := New(cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	dir := t.TempDir()
+	// Readers of other uids must be able to reach the mountpoint.
+	dir := filepath.Join(t.TempDir(), "mnt")
+	for p := filepath.Dir(dir); p != os.TempDir(); p = filepath.Dir(p) {
+		if err := os.Chmod(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
 	conn, err := Mount(dir)
 	if err != nil {
 		t.Fatalf("Mount: %v", err)
@@ -46,6 +54,11 @@ func mountForTest(t *testing.T, cfg Config) (*Server, string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, conn) }()
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("Serve: %v", err)
+	}
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -231,7 +244,7 @@ func TestControlFiles(t *testing.T) {
 	if got := read(host); got != "1\n" {
 		t.Fatalf("stats_isolated = %q, want 1", got)
 	}
-	for _, bad := range []string{"2", "yes", "", "10", "1111111111"} {
+	for _, bad := range []string{"2", "yes", "10", "1111111111", "0\n1"} {
 		err := os.WriteFile(host, []byte(bad), 0)
 		if !errors.Is(err, syscall.EINVAL) {
 			t.Errorf("write %q: got %v, want EINVAL", bad, err)
@@ -247,7 +260,7 @@ func TestControlFiles(t *testing.T) {
 		t.Fatalf("after writing 0: file %q, switch %v", got, srv.hostIsolated.Load())
 	}
 	// A non-root writer is refused, and nothing changes.
-	cmd := exec.Command("sh", "-c", "echo 1 > "+host)
+	cmd := exec.Command("sh", "-c", "printf 1 | dd of="+host+" conv=notrunc status=none")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	out, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "not permitted") {

@@ -27,6 +27,8 @@ type Config struct {
 	LoadavgInterval time.Duration
 	StateDir        string
 	Logger          *zap.Logger
+	// OnReady, if set, is called once the mount answers requests (systemd READY=1).
+	OnReady func()
 }
 
 // Server answers the FUSE requests. It is safe for concurrent use by many request loops.
