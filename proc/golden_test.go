@@ -50,7 +50,7 @@ var goldenCases = []goldenCase{
 		mem: cgroupview.Memory{Limit: 4 * gib, Usage: 3 * gib, SwapLimit: 2 * gib, SwapUsage: 512 * mib,
 			SwapAccounted: true, Stat: v2Stat()}},
 	{name: "swap-v1", host: largeHost, files: []string{"meminfo", "swaps", "vmstat"},
-		why: "v1 figures: swap = memsw − mem; AnonHugePages from total_rss_huge (0 in LXCFS); no slab keys keep host lines capped at MemTotal",
+		why: "v1 figures: swap = memsw − mem; AnonHugePages from total_rss_huge (0 in LXCFS); v1 has no slab keys, so Slab lines are 0",
 		mem: cgroupview.Memory{Limit: 512 * mib, Usage: 300 * mib, SwapLimit: 88 * mib, SwapUsage: 64 * mib,
 			SwapAccounted: true, Stat: v1Stat()}},
 	{name: "swap-unlimited", host: largeHost, files: []string{"meminfo", "swaps"},

@@ -19,9 +19,9 @@ import (
 //	                                                and Writeback on v2 and AnonHugePages on v1)
 //
 // A key that memory.stat lacks on the running kernel (v1 has no slab counters, old kernels no
-// anon_thp) is not shown as 0, which would claim the container has none: the host line is kept,
-// capped at MemTotal so that no line exceeds the container's RAM. MemAvailable counts a missing
-// term as 0, erring on the side of less.
+// anon_thp) shows 0, as the kernel's own cgroup-aware meminfo and LXCFS do. Keeping the host's
+// line instead misleads: free(1) adds SReclaimable to buff/cache, so an idle v1 container showed
+// the host's 160 MB of slab as its own cache. MemAvailable likewise counts a missing term as 0.
 
 // meminfoWidth is the width of show_val_kb's value field (seq_put_decimal_ull_width(…, 8)).
 const meminfoWidth = 8
@@ -76,10 +76,7 @@ func RenderMeminfo(w *bytes.Buffer, host []byte, m cgroupview.Memory) error {
 		if !ok {
 			return 0, false
 		}
-		b, ok := f(&v)
-		if !ok {
-			return capKB(kb, v.total)
-		}
+		b, _ := f(&v) // a missing key is 0
 		return b / 1024, true
 	})
 }
@@ -135,12 +132,4 @@ func firstOf(fs ...memField) memField {
 		}
 		return 0, false
 	}
-}
-
-// capKB keeps a host value (in kB) unless it exceeds the container's total (bytes).
-func capKB(kb, total uint64) (uint64, bool) {
-	if kb > total/1024 {
-		return total / 1024, true
-	}
-	return 0, false
 }
