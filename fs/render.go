@@ -72,6 +72,15 @@ func renderVmstat(r *renderCtx, w *bytes.Buffer) error {
 	if err != nil {
 		return err
 	}
+	// vmstat has no MemTotal of its own: cap the limit at the host's RAM here, as meminfo
+	// does, so nr_free_pages never exceeds what the machine has (SPEC §2.2).
+	meminfo, err := r.host("meminfo")
+	if err != nil {
+		return err
+	}
+	if total, ok := proc.HostValue(meminfo, "MemTotal"); ok {
+		m.Limit = min(m.Limit, total)
+	}
 	return proc.RenderVmstat(w, host, m, r.srv.pageSize)
 }
 
