@@ -79,3 +79,22 @@ func RenderLoadavg(w *bytes.Buffer, l *Loadavg, t cgroupview.Tasks) {
 	fmt.Fprintf(w, "%d.%02d %d.%02d %d.%02d %d/%d %d\n", v[0], v[1], v[2], v[3], v[4], v[5],
 		t.Running, t.Total, t.LastPID)
 }
+
+// LoadavgState is the three averages in the kernel's fixed point, as plain data for a successor
+// process (SPEC §5): carrying them over keeps `uptime` and `top` from restarting their curves.
+type LoadavgState struct {
+	Avenrun [3]uint64 `json:"avenrun"`
+}
+
+// Snapshot returns the averages.
+func (l *Loadavg) Snapshot() LoadavgState { return LoadavgState{Avenrun: l.avenrun} }
+
+// RestoreLoadavg continues averages from s, decaying them at the given sampling interval from
+// now on (the interval may differ from the predecessor's; 0 or less means 5 s).
+func RestoreLoadavg(s LoadavgState, interval time.Duration) *Loadavg {
+	l := NewLoadavg(0, interval)
+	for i, a := range s.Avenrun {
+		l.avenrun[i] = min(a, activeFixed(1<<30))
+	}
+	return l
+}

@@ -189,3 +189,30 @@ func wallTicks(sec float64) uint64 {
 	}
 	return uint64(min(sec, maxSec) * userHZ)
 }
+
+// CPUClockState is a CPUClock's history as plain data, so that a successor process (handover,
+// restart, crash) continues the counters instead of seeding them afresh, which would move
+// per-CPU lines (SPEC §2.3 monotonic, §5 live handover).
+type CPUClockState struct {
+	Lines  []CPUTimes `json:"lines"`
+	User   uint64     `json:"user"`
+	System uint64     `json:"system"`
+	Uptime float64    `json:"uptime"`
+	Seeded bool       `json:"seeded"`
+}
+
+// Snapshot returns the clock's history; the caller serialises it with Advance.
+func (c *CPUClock) Snapshot() CPUClockState {
+	return CPUClockState{Lines: append([]CPUTimes(nil), c.lines...), User: c.user, System: c.system,
+		Uptime: c.uptime, Seeded: c.seeded}
+}
+
+// Restore replaces the clock's history with s. A state without lines is an unseeded clock.
+func (c *CPUClock) Restore(s CPUClockState) {
+	*c = CPUClock{}
+	if !s.Seeded || len(s.Lines) == 0 {
+		return
+	}
+	c.lines = append([]CPUTimes(nil), s.Lines...)
+	c.user, c.system, c.uptime, c.seeded = s.User, s.System, s.Uptime, true
+}
