@@ -1,0 +1,177 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+// options are the harness's flags.
+type options struct {
+	procfsd, lxcfs string
+	out            string
+	quick          bool
+	ops1, ops8     int
+	rounds         int
+	containers     int
+	scaleFor       time.Duration
+	interval       time.Duration
+}
+
+func runHarness(args []string) error {
+	var o options
+	fl := flag.NewFlagSet("run", flag.ContinueOnError)
+	fl.StringVar(&o.procfsd, "procfsd", "bin/procfsd", "the procfsd binary")
+	fl.StringVar(&o.lxcfs, "lxcfs", "/usr/bin/lxcfs", "the lxcfs binary")
+	fl.StringVar(&o.out, "out", "BENCHMARKS.md", "where the Markdown report goes")
+	fl.BoolVar(&o.quick, "quick", false, "latency part only, no scale run")
+	fl.IntVar(&o.ops1, "ops1", 4000, "reads per target and file with 1 reader")
+	fl.IntVar(&o.ops8, "ops8", 8000, "reads per target and file with 8 readers")
+	fl.IntVar(&o.rounds, "rounds", 10, "interleaved rounds the reads are split into")
+	fl.IntVar(&o.containers, "containers", 1000, "containers of the scale run")
+	fl.DurationVar(&o.scaleFor, "scale-for", time.Minute, "how long the scale run reads, per daemon")
+	fl.DurationVar(&o.interval, "loadavg-interval", 5*time.Second, "both daemons' loadavg sampling interval (LXCFS's is fixed at 5 s)")
+	if err := fl.Parse(args); err != nil {
+		return err
+	}
+	if os.Geteuid() != 0 {
+		return errors.New("the harness needs root (cgroups, mounts, /dev/fuse)")
+	}
+	for _, b := range []*string{&o.procfsd, &o.lxcfs} {
+		p, err := filepath.Abs(*b)
+		if err != nil {
+			return err
+		}
+		if _, err := os.Stat(p); err != nil {
+			return fmt.Errorf("find binary: %w", err)
+		}
+		*b = p
+	}
+	unmountStale()
+	if err := cleanStale(); err != nil {
+		return fmt.Errorf("clean stale cgroups: %w", err)
+	}
+	var rnd [4]byte
+	rand.Read(rnd[:])
+	top := "/" + namePrefix + hex.EncodeToString(rnd[:])
+	dir, err := os.MkdirTemp("", namePrefix)
+	if err != nil {
+		return err
+	}
+	// Clean up on every way out, also ^C: cgroups (with what runs in them), mounts, daemons.
+	var daemons []*daemon
+	cleanup := func() {
+		for _, d := range daemons {
+			d.stop()
+		}
+		if err := removeTree(top); err != nil {
+			fmt.Fprintln(os.Stderr, "bench: cleanup:", err)
+		}
+		unmountStale()
+		os.RemoveAll(dir)
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		<-sig
+		cleanup()
+		os.Exit(130)
+	}()
+	defer cleanup()
+
+	rep := &report{date: time.Now().UTC(), machine: machine(), quick: o.quick}
+	start := func(d *daemon, err error) (*daemon, error) {
+		if err == nil {
+			daemons = append(daemons, d)
+		}
+		return d, err
+	}
+	pd, err := start(startProcfsd(o, dir, "procfsd"))
+	if err != nil {
+		return err
+	}
+	lx, err := start(startLxcfs(o, dir, "lxcfs"))
+	if err != nil {
+		return err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	fmnt := filepath.Join(dir, "floor")
+	fd, err := start(startDaemon(dir, "floor", fmnt, filepath.Join(fmnt, "file"), filepath.Join(fmnt, "file"),
+		self, "floor", fmnt, "/proc/meminfo"))
+	if err != nil {
+		return err
+	}
+	if err := latency(o, top, self, rep, pd, lx, fd); err != nil {
+		return err
+	}
+	if !o.quick {
+		// The scale run starts each daemon afresh, alone, so neither pays for the other.
+		for _, d := range []*daemon{pd, lx, fd} {
+			d.stop()
+		}
+		daemons = nil
+		if err := scale(o, top, self, dir, rep, func(d *daemon, err error) (*daemon, error) { return start(d, err) }); err != nil {
+			return err
+		}
+	}
+	rep.print(os.Stdout)
+	return rep.writeMarkdown(o.out)
+}
+
+func startProcfsd(o options, dir, name string) (*daemon, error) {
+	mnt := filepath.Join(dir, name)
+	return startDaemon(dir, name, mnt, filepath.Join(mnt, "proc/%s"), filepath.Join(mnt, "proc/meminfo"),
+		o.procfsd, "serve", "--mountpoint", mnt, "--state-dir", filepath.Join(dir, name+"-state"),
+		"--loadavg-interval", o.interval.String(), "--log-level", "warn")
+}
+
+// startLxcfs runs LXCFS as the issue asks: loadavg on (-l) and the CFS CPU view.
+func startLxcfs(o options, dir, name string) (*daemon, error) {
+	mnt := filepath.Join(dir, name)
+	return startDaemon(dir, name, mnt, filepath.Join(mnt, "proc/%s"), filepath.Join(mnt, "proc/meminfo"),
+		o.lxcfs, "-f", "-l", "--enable-cfs", "-p", filepath.Join(dir, name+".pid"), mnt)
+}
+
+// machine describes the host for the report.
+func machine() string {
+	var u syscall.Utsname
+	syscall.Uname(&u)
+	model := "unknown CPU"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range splitLines(string(b)) {
+			if v, ok := cutKey(line, "model name"); ok {
+				model = v
+				break
+			}
+		}
+	}
+	mem := "?"
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for _, line := range splitLines(string(b)) {
+			if v, ok := cutKey(line, "MemTotal"); ok {
+				mem = v
+				break
+			}
+		}
+	}
+	ncpu := 0
+	if b, err := os.ReadFile("/sys/devices/system/cpu/online"); err == nil {
+		ncpu = countCPUs(string(b))
+	}
+	_, v2, _ := hierarchies()
+	mode := "cgroup v1"
+	if v2 {
+		mode = "cgroup v2"
+	}
+	return fmt.Sprintf("%s, %d CPUs, %s RAM, Linux %s, %s", model, ncpu, mem, cstr(u.Release[:]), mode)
+}

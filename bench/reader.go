@@ -1,0 +1,197 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// readerConfig is what the harness asks of the reader, which runs inside the container (its
+// cgroup and a new PID namespace) and measures there.
+type readerConfig struct {
+	Targets []readerTarget `json:"targets"`
+	Files   []string       `json:"files"`
+	Par     []int          `json:"par"`    // reader counts, e.g. [1, 8]
+	Ops     []int          `json:"ops"`    // reads per (target, file) for each Par
+	Rounds  int            `json:"rounds"` // the reads are split into this many interleaved batches
+}
+
+// readerTarget is one source of files: Path has %s for the file name ("/proc/%s"); StatFD, if
+// not 0, is an inherited descriptor of the serving daemon's /proc/<pid>/stat (opened in the
+// host PID namespace, so it keeps naming the daemon here), read around every batch.
+type readerTarget struct {
+	Name   string `json:"name"`
+	Path   string `json:"path"`
+	StatFD int    `json:"stat_fd"`
+}
+
+// readerResult is one (target, file, readers) cell.
+type readerResult struct {
+	Target   string  `json:"target"`
+	File     string  `json:"file"`
+	Par      int     `json:"par"`
+	Ops      int     `json:"ops"`
+	P50      float64 `json:"p50_us"`
+	P99      float64 `json:"p99_us"`
+	WallSec  float64 `json:"wall_s"`    // sum of the batches' wall time
+	CPUTicks uint64  `json:"cpu_ticks"` // daemon utime+stime over the batches, USER_HZ
+	Errors   int     `json:"errors"`
+	FirstErr string  `json:"first_error,omitempty"`
+}
+
+type cell struct {
+	lat   []time.Duration
+	wall  time.Duration
+	ticks uint64
+	errs  int
+	first string
+}
+
+// runReader measures every (target, file, par) cell in rounds: each round runs one batch of
+// every cell in a fresh random order, so drift in the machine's load hits every target alike.
+func runReader(args []string) error {
+	if len(args) != 1 {
+		return fmt.Errorf("usage: reader CONFIG-JSON")
+	}
+	var cfg readerConfig
+	if err := json.Unmarshal([]byte(args[0]), &cfg); err != nil {
+		return fmt.Errorf("parse reader config: %w", err)
+	}
+	type key struct {
+		t, f string
+		par  int
+	}
+	type job struct {
+		k   key
+		tgt readerTarget
+		ops int
+	}
+	cells := map[key]*cell{}
+	var jobs []job
+	for pi, par := range cfg.Par {
+		for _, f := range cfg.Files {
+			for _, t := range cfg.Targets {
+				k := key{t.Name, f, par}
+				if _, err := os.Stat(filePath(t.Path, f)); err != nil {
+					continue // this target does not serve this file
+				}
+				cells[k] = &cell{}
+				jobs = append(jobs, job{k, t, max(par, cfg.Ops[pi]/cfg.Rounds)})
+			}
+		}
+	}
+	for range cfg.Rounds {
+		rand.Shuffle(len(jobs), func(i, j int) { jobs[i], jobs[j] = jobs[j], jobs[i] })
+		for _, j := range jobs {
+			batch(cells[j.k], filePath(j.tgt.Path, j.k.f), j.k.par, j.ops, j.tgt.StatFD)
+		}
+	}
+	var out []readerResult
+	for k, c := range cells {
+		slices.Sort(c.lat)
+		out = append(out, readerResult{
+			Target: k.t, File: k.f, Par: k.par, Ops: len(c.lat),
+			P50: pct(c.lat, 0.50), P99: pct(c.lat, 0.99),
+			WallSec: c.wall.Seconds(), CPUTicks: c.ticks, Errors: c.errs, FirstErr: c.first,
+		})
+	}
+	return json.NewEncoder(os.Stdout).Encode(out)
+}
+
+// batch runs ops open-read-close cycles of path on par goroutines.
+func batch(c *cell, path string, par, ops, statFD int) {
+	before := daemonTicks(statFD)
+	lats := make([][]time.Duration, par)
+	errs := make([]error, par)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for g := range par {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			lats[g], errs[g] = readLoop(path, ops/par)
+		}()
+	}
+	wg.Wait()
+	c.wall += time.Since(start)
+	c.ticks += daemonTicks(statFD) - before
+	for g := range par {
+		c.lat = append(c.lat, lats[g]...)
+		if errs[g] != nil {
+			c.errs++
+			if c.first == "" {
+				c.first = errs[g].Error()
+			}
+		}
+	}
+}
+
+// readLoop opens, reads to EOF and closes path n times, as cat and procps do, timing each cycle.
+func readLoop(path string, n int) ([]time.Duration, error) {
+	buf := make([]byte, 256<<10)
+	lat := make([]time.Duration, 0, n)
+	for range n {
+		t0 := time.Now()
+		fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return lat, fmt.Errorf("open %s: %w", path, err)
+		}
+		for {
+			m, err := unix.Read(fd, buf)
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil {
+				unix.Close(fd)
+				return lat, fmt.Errorf("read %s: %w", path, err)
+			}
+			if m == 0 {
+				break
+			}
+		}
+		unix.Close(fd)
+		lat = append(lat, time.Since(t0))
+	}
+	return lat, nil
+}
+
+// daemonTicks is utime+stime (fields 14, 15) of the /proc/<pid>/stat open at fd; 0 without one.
+func daemonTicks(fd int) uint64 {
+	if fd == 0 {
+		return 0
+	}
+	var b [1024]byte
+	n, err := unix.Pread(fd, b[:], 0)
+	if err != nil || n <= 0 {
+		return 0
+	}
+	s := string(b[:n])
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(s[i+1:]) // f[0] is field 3
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseUint(f[11], 10, 64)
+	st, _ := strconv.ParseUint(f[12], 10, 64)
+	return u + st
+}
+
+// pct is the q-quantile in microseconds of sorted d.
+func pct(d []time.Duration, q float64) float64 {
+	if len(d) == 0 {
+		return 0
+	}
+	i := min(len(d)-1, int(q*float64(len(d))))
+	return float64(d[i]) / 1e3
+}

@@ -1,0 +1,204 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path"
+	"slices"
+	"strings"
+	"time"
+)
+
+// scaleResult is one daemon's figures in the scale run.
+type scaleResult struct {
+	name        string
+	containers  int
+	reads, errs int
+	firstErr    string
+	readShare   float64 // CPU share of one core while every container reads every second
+	idleShare   float64 // CPU share once reading stops: the loadavg sampler alone
+	rssMaxKiB   uint64
+	moves       []float64 // per container: burner start → loadavg rise, seconds
+	frozen      int       // containers whose loadavg never rose
+	interval    time.Duration
+	readFor     time.Duration
+	idleFor     time.Duration
+	filesPerSec int
+}
+
+// scaleFiles are read by every container every second, from each daemon.
+var scaleFiles = []string{"loadavg", "meminfo", "stat", "uptime"}
+
+// scale runs o.containers containers at once against procfsd and LXCFS (both started afresh,
+// side by side, and read alternately by every container, so both see the same load):
+// o.scaleFor of reading, then 15 s with no reads, during which only the loadavg samplers work.
+func scale(o options, top, self, dir string, rep *report, start func(*daemon, error) (*daemon, error)) error {
+	pd, err := start(startProcfsd(o, dir, "procfsd-scale"))
+	if err != nil {
+		return err
+	}
+	lx, err := start(startLxcfs(o, dir, "lxcfs-scale"))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "bench: scale: creating %d containers\n", o.containers)
+	goR, goW, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer goR.Close()
+	targets := fmt.Sprintf("procfsd=%s,lxcfs=%s", pd.path, lx.path)
+	outs := make([]*bufio.Reader, o.containers)
+	cmds := make([]*exec.Cmd, o.containers)
+	defer func() {
+		removeTree(path.Join(top, "scale")) // kills every container
+		for _, c := range cmds {
+			if c != nil {
+				c.Wait()
+			}
+		}
+	}()
+	burnWindow := max(o.scaleFor-25*time.Second, time.Second)
+	for i := range o.containers {
+		cg := path.Join(top, "scale", fmt.Sprintf("c%04d", i))
+		busy := path.Join(cg, "busy")
+		if err := makeCgroup(cg, cgLimits{memory: 256 << 20}); err != nil {
+			goW.Close()
+			return err
+		}
+		// 1 ms of CPU per second: the burner stays runnable and costs the machine nothing.
+		if err := makeCgroup(busy, cgLimits{quota: 1000, period: 1000000}); err != nil {
+			goW.Close()
+			return err
+		}
+		phase := time.Second * time.Duration(i) / time.Duration(o.containers)
+		burnAt := 5*time.Second + burnWindow*time.Duration(i)/time.Duration(o.containers)
+		cmd := exec.Command(self, "join", cg, "unshare", "--pid", "--fork", "--kill-child", self, "member",
+			"-targets", targets, "-files", strings.Join(scaleFiles, ","), "-phase", phase.String(),
+			"-burn-at", burnAt.String(), "-busy", busy, "-read-for", o.scaleFor.String())
+		cmd.ExtraFiles = []*os.File{goR}
+		cmd.Stderr = os.Stderr
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			goW.Close()
+			return err
+		}
+		if err := cmd.Start(); err != nil {
+			goW.Close()
+			return fmt.Errorf("start container %d: %w", i, err)
+		}
+		cmds[i], outs[i] = cmd, bufio.NewReader(out)
+	}
+	time.Sleep(2 * time.Second) // let the last inits reach the start pipe; a late one only reads less
+	fmt.Fprintf(os.Stderr, "bench: scale: reading for %s\n", o.scaleFor)
+	t0, p0, l0 := time.Now(), pd.ticks(), lx.ticks()
+	goW.Close()
+	rss := map[string]uint64{}
+	results := make(chan memberResult, o.containers)
+	for i := range o.containers {
+		go func() {
+			var r memberResult
+			line, err := outs[i].ReadBytes('\n')
+			if err == nil {
+				err = json.Unmarshal(line, &r)
+			}
+			if err != nil {
+				r.First = fmt.Sprintf("container %d: %v", i, err)
+			}
+			results <- r
+		}()
+	}
+	for time.Since(t0) < o.scaleFor {
+		time.Sleep(time.Second)
+		for _, d := range []*daemon{pd, lx} {
+			rss[d.name] = max(rss[d.name], d.rssKiB())
+		}
+	}
+	t1, p1, l1 := time.Now(), pd.ticks(), lx.ticks()
+	var got []memberResult
+	deadline := time.After(30 * time.Second)
+collect:
+	for len(got) < o.containers {
+		select {
+		case r := <-results:
+			got = append(got, r)
+		case <-deadline:
+			break collect
+		}
+	}
+	const idleFor = 15 * time.Second
+	t2, p2, l2 := time.Now(), pd.ticks(), lx.ticks()
+	time.Sleep(idleFor)
+	t3, p3, l3 := time.Now(), pd.ticks(), lx.ticks()
+	for _, d := range []*daemon{pd, lx} {
+		rss[d.name] = max(rss[d.name], d.rssKiB())
+	}
+	share := func(ticks uint64, d time.Duration) float64 { return float64(ticks) / 100 / d.Seconds() * 100 }
+	for _, x := range []struct {
+		name, key  string
+		read, idle float64
+		d          *daemon
+	}{
+		{"procfsd", "procfsd", share(p1-p0, t1.Sub(t0)), share(p3-p2, t3.Sub(t2)), pd},
+		{"LXCFS -l", "lxcfs", share(l1-l0, t1.Sub(t0)), share(l3-l2, t3.Sub(t2)), lx},
+	} {
+		r := scaleResult{name: x.name, containers: o.containers, readShare: x.read, idleShare: x.idle,
+			rssMaxKiB: rss[x.d.name], interval: o.interval, readFor: o.scaleFor, idleFor: idleFor,
+			filesPerSec: len(scaleFiles)}
+		if x.key == "lxcfs" {
+			r.interval = 5 * time.Second // fixed in LXCFS (FLUSH_TIME in src/proc_loadavg.c)
+		}
+		for _, m := range got {
+			r.reads += m.Reads[x.key]
+			r.errs += m.Errors[x.key]
+			if r.firstErr == "" && m.First != "" {
+				r.firstErr = m.First
+			}
+			if v, ok := m.Move[x.key]; ok && v >= 0 {
+				r.moves = append(r.moves, v)
+			} else {
+				r.frozen++
+			}
+		}
+		r.frozen += o.containers - len(got)
+		slices.Sort(r.moves)
+		rep.scale = append(rep.scale, r)
+	}
+	return nil
+}
+
+// scaleTable renders the scale run.
+func scaleTable(rs []scaleResult) string {
+	var b strings.Builder
+	r0 := rs[0]
+	fmt.Fprintf(&b, "\n### %d containers (scale run)\n\n", r0.containers)
+	fmt.Fprintf(&b, "Every container (4 live processes: unshare, its init, two sleepers) reads %s from each daemon once per second for %s; "+
+		"then nobody reads for %s, so the daemons' CPU is their loadavg sampling alone. Freshness: at a time spread over the run, "+
+		"each container starts a CPU burner held runnable by a 1 ms/s CFS quota, and times how long until its 1-minute load rises "+
+		"(read once per second, so up to 1 s is the reader's).\n\n", strings.Join(scaleFiles, ", "), r0.readFor, r0.idleFor)
+	fmt.Fprintf(&b, "| daemon | reads (errors) | CPU while read, %% of a core | **CPU sampling only, %% of a core** | **max RSS** | loadavg rise p50 / p99 / max | **containers whose loadavg never rose** | interval |\n")
+	fmt.Fprintf(&b, "|---|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, r := range rs {
+		q := func(p float64) string {
+			if len(r.moves) == 0 {
+				return "–"
+			}
+			return fmt.Sprintf("%.1f", r.moves[min(len(r.moves)-1, int(p*float64(len(r.moves))))])
+		}
+		mx := "–"
+		if len(r.moves) > 0 {
+			mx = fmt.Sprintf("%.1f", r.moves[len(r.moves)-1])
+		}
+		fmt.Fprintf(&b, "| %s | %d (%d) | %.1f | %.2f | %.1f MiB | %s / %s / %s s | %d of %d | %s |\n", r.name, r.reads, r.errs,
+			r.readShare, r.idleShare, float64(r.rssMaxKiB)/1024, q(0.5), q(0.99), mx, r.frozen, r.containers, r.interval)
+	}
+	for _, r := range rs {
+		if r.firstErr != "" {
+			fmt.Fprintf(&b, "\nFirst error (%s run): `%s`\n", r.name, r.firstErr)
+		}
+	}
+	return b.String()
+}
