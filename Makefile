@@ -11,6 +11,8 @@ ROOTFS := build/rootfs
 # missing ones, with one apt-get update before the first install.
 DEB_PACKAGES := podman runc procps nodejs python3 util-linux debootstrap busybox-static lxcfs \
 	docker.io fuse3 e2fsprogs qemu-system-x86 iptables ca-certificates
+# systemd-analyze, for the unit file's verify test (systemd/unit_test.go); PID 1 stays as it is.
+DEB_PACKAGES += systemd
 
 # go test flags for the unit tests: -race for the data races FUSE handlers invite, -count=1 so a
 # cached pass never hides a run against a changed machine.
