@@ -8,9 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync"
-
-	"go.uber.org/zap"
 )
 
 // Errors of the control files (SPEC §3, §4), mapped to errno in errno.go.
@@ -18,36 +15,6 @@ var (
 	ErrBadValue   = errors.New("control value must be 0 or 1")
 	ErrPermission = errors.New("caller may not change this switch")
 )
-
-// switches holds the per-container switch container_stats_isolated (SPEC §3). A container not
-// in the map has the default, 1 (isolated).
-type switches struct {
-	mu sync.Mutex // guards off
-	// off maps a container ID to where its opt-out came from ("write", "annotation", ...).
-	off map[string]string
-}
-
-func (sw *switches) containerIsolated(id string) bool {
-	sw.mu.Lock()
-	defer sw.mu.Unlock()
-	_, opted := sw.off[id]
-	return !opted
-}
-
-func (sw *switches) set(id string, isolated bool, source string) {
-	sw.mu.Lock()
-	defer sw.mu.Unlock()
-	if isolated {
-		delete(sw.off, id)
-		return
-	}
-	if sw.off == nil {
-		sw.off = map[string]string{}
-	}
-	sw.off[id] = source
-}
-
-func (sw *switches) drop(id string) { sw.set(id, true, "") }
 
 // parseSwitch accepts "0" or "1" with an optional trailing newline, as sysctl(8) writes them.
 func parseSwitch(data []byte) (bool, error) {
@@ -61,17 +28,18 @@ func parseSwitch(data []byte) (bool, error) {
 	return false, fmt.Errorf("%w: got %q", ErrBadValue, data)
 }
 
-// readControl renders a switch file: the host switch, or the reader's own effective value.
+// readControl renders a switch file: the host switch, or the reader's own effective value
+// (SPEC §3); a reader in a root cgroup is never isolated, as in the kernel.
 func (s *Server) readControl(h *handle) ([]byte, error) {
-	on := s.hostIsolated.Load()
+	on, err := s.hostSwitch()
+	if err != nil {
+		return nil, err
+	}
 	if h.node.id == idContainerSwitch {
 		c := s.resolve(h.pid)
-		on = c != nil && !c.Root && s.switches.containerIsolated(c.ID)
+		on = c != nil && !c.Root && s.containerIsolated(c)
 	}
-	if on {
-		return []byte("1\n"), nil
-	}
-	return []byte("0\n"), nil
+	return []byte(switchValue(on) + "\n"), nil
 }
 
 const (
@@ -96,15 +64,19 @@ func (s *Server) writeControl(n *node, pid int, uid uint32, data []byte) error {
 		if uid != 0 || c.InitPID != 0 {
 			return fmt.Errorf("%w: host switch needs the host's root", ErrPermission)
 		}
-		s.hostIsolated.Store(on)
-		s.log.Info("host switch written", zap.Bool("stats_isolated", on))
+		return s.setHost(on, "write")
 	case idContainerSwitch:
 		root, err := containerRoot(s.cfg.ProcRoot, pid, uid)
 		if err != nil || !root || c.Root {
 			return fmt.Errorf("%w: container switch needs the container's root", ErrPermission)
 		}
-		s.switches.set(c.ID, on, "write")
-		s.log.Info("container switch written", zap.String("container", c.ID), zap.Bool("container_stats_isolated", on))
+		if s.cfg.Kernel != nil {
+			// The helper is a fork/exec, which a FUSE request must not wait for (SPEC §5).
+			go s.setContainer(c, on, SourceWrite)
+			return nil
+		}
+		_, err = s.setContainer(c, on, SourceWrite)
+		return err
 	}
 	return nil
 }

@@ -106,6 +106,9 @@ func (s *Server) Serve(ctx context.Context, conn *Conn) error {
 	if err := pollHack(conn.Mountpoint); err != nil {
 		return err
 	}
+	if err := s.startControl(ctx); err != nil { // control socket and switch saver (switch_server.go)
+		return err
+	}
 	if s.cfg.OnReady != nil {
 		s.cfg.OnReady()
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -26,7 +27,14 @@ type Config struct {
 	QuotaView       bool
 	LoadavgInterval time.Duration
 	StateDir        string
-	Logger          *zap.Logger
+	// DockerRoot is Docker's data root, where opt-out labels are read (SPEC §3, --docker-root).
+	DockerRoot string
+	// Kernel, when set, drives a kernel that virtualizes /proc itself; New sets it when it
+	// detects one under ProcRoot (SPEC §3 native kernels). NativeHelper is the command that
+	// runs RunNativeHelper, e.g. {"/usr/bin/procfsd", "native-helper"}.
+	Kernel       Kernel
+	NativeHelper []string
+	Logger       *zap.Logger
 	// OnReady, if set, is called once the mount answers requests (systemd READY=1).
 	OnReady func()
 }
@@ -46,6 +54,10 @@ type Server struct {
 	// hostIsolated is the host switch stats_isolated (SPEC §3).
 	hostIsolated atomic.Bool
 	pageSize     uint64
+
+	saveMu   sync.Mutex    // serialises writes of the state file
+	saved    atomic.Uint64 // switches.version at the last save
+	saveKick chan struct{} // wakes the saver (switch_server.go)
 }
 
 // New prepares a server over the host data named in cfg. It reads, but does not mount.
@@ -72,6 +84,10 @@ func New(cfg Config) (*Server, error) {
 	s.fs = &rawFS{RawFileSystem: defaultRaw(), srv: s, tree: s.tree, mtime: time.Now()}
 	s.hostIsolated.Store(cfg.StatsIsolated)
 	s.states.init()
+	s.saveKick = make(chan struct{}, 1)
+	if err := s.initSwitches(); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -155,8 +171,9 @@ func (s *Server) renderSafely(n *node, c *cgroupview.Container, st *containerSta
 }
 
 // isolated reports whether c sees its own numbers: the host switch and its own (SPEC §3).
+// On a native kernel procfsd never virtualizes: the kernel does (switch_server.go).
 func (s *Server) isolated(c *cgroupview.Container) bool {
-	return s.hostIsolated.Load() && s.switches.containerIsolated(c.ID)
+	return s.cfg.Kernel == nil && s.hostIsolated.Load() && s.containerIsolated(c)
 }
 
 // hostFile reads the host's own file for a node.

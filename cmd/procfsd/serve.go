@@ -47,6 +47,7 @@ func runServe(args []string, stderr io.Writer) error {
 	fl := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fl.SetOutput(stderr)
 	f.register(fl)
+	sw := registerSwitchFlags(fl)
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
@@ -57,6 +58,7 @@ func runServe(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	sw.apply(&cfg)
 	log, err := newLogger(f.logLevel, f.logFormat, stderr)
 	if err != nil {
 		return err

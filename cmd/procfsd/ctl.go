@@ -1,0 +1,167 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"procfsd/fs"
+)
+
+func init() {
+	commands["ctl"] = command{"read and set the switches of a running daemon", runCtl}
+	commands["native-helper"] = command{"(internal) set a native kernel switch from a container's cgroups",
+		func(args []string, _ io.Writer) error { return fs.RunNativeHelper(args, os.Stdout) }}
+}
+
+// clientFlags are the flags every client subcommand shares with serve (SPEC §1.1).
+type clientFlags struct {
+	mountpoint string
+	stateDir   string
+	output     string
+	timeout    time.Duration
+}
+
+func (f *clientFlags) register(fl *flag.FlagSet) {
+	fl.StringVar(&f.mountpoint, "mountpoint", "/var/lib/procfsd", "the daemon's mountpoint")
+	fl.StringVar(&f.stateDir, "state-dir", "/run/procfsd", "the daemon's state directory (control socket)")
+	fl.StringVar(&f.output, "o", "table", "output format: table or json")
+	fl.DurationVar(&f.timeout, "timeout", 10*time.Second, "how long to wait for the daemon")
+}
+
+// parseInterleaved parses flags that may appear before, between or after the positional
+// arguments (`procfsd ctl list -o json`), which flag.Parse alone does not allow.
+func parseInterleaved(fl *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fl.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fl.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+const ctlUsage = `usage: procfsd ctl [flags] COMMAND
+  get                              print the host switch stats_isolated
+  set host 0|1                     set the host switch
+  set container ID|CGROUP 0|1      set a container's switch, by runtime ID or cgroup path
+  list                             every container seen, its switch, source and mode
+flags:
+`
+
+func runCtl(args []string, stderr io.Writer) error {
+	var f clientFlags
+	fl := flag.NewFlagSet("ctl", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	fl.Usage = func() { fmt.Fprint(stderr, ctlUsage); fl.PrintDefaults() }
+	f.register(fl)
+	pos, err := parseInterleaved(fl, args)
+	if err != nil {
+		return err
+	}
+	if f.output != "table" && f.output != "json" {
+		return fmt.Errorf("%w: -o must be table or json, got %q", errUsage, f.output)
+	}
+	req, err := ctlRequest(pos)
+	if err != nil {
+		return err
+	}
+	resp, err := fs.Call(f.stateDir, req, f.timeout)
+	if err != nil {
+		return err
+	}
+	return printCtl(os.Stdout, req, resp, f.output)
+}
+
+// ctlRequest turns the positional arguments into a request.
+func ctlRequest(pos []string) (fs.Request, error) {
+	bad := func(format string, a ...any) (fs.Request, error) {
+		return fs.Request{}, fmt.Errorf("%w: "+format, append([]any{errUsage}, a...)...)
+	}
+	if len(pos) == 0 {
+		return bad("no command (get, set, list)")
+	}
+	switch {
+	case pos[0] == "get" && (len(pos) == 1 || len(pos) == 2 && pos[1] == "host"):
+		return fs.Request{Op: "get-host"}, nil
+	case pos[0] == "list" && len(pos) == 1:
+		return fs.Request{Op: "list"}, nil
+	case pos[0] == "set" && len(pos) == 3 && pos[1] == "host":
+		v, err := switchArg(pos[2])
+		if err != nil {
+			return bad("%v", err)
+		}
+		return fs.Request{Op: "set-host", Value: &v}, nil
+	case pos[0] == "set" && len(pos) == 4 && pos[1] == "container":
+		v, err := switchArg(pos[3])
+		if err != nil {
+			return bad("%v", err)
+		}
+		return fs.Request{Op: "set-container", Container: pos[2], Value: &v}, nil
+	}
+	return bad("bad command %q", strings.Join(pos, " "))
+}
+
+func switchArg(s string) (bool, error) {
+	switch s {
+	case "1":
+		return true, nil
+	case "0":
+		return false, nil
+	}
+	return false, fmt.Errorf("switch value must be 0 or 1, got %q", s)
+}
+
+func printCtl(w io.Writer, req fs.Request, resp *fs.Response, format string) error {
+	if format == "json" {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		switch req.Op {
+		case "list":
+			if resp.Containers == nil {
+				resp.Containers = []fs.Entry{}
+			}
+			return enc.Encode(resp.Containers)
+		case "set-container":
+			return enc.Encode(resp.Entry)
+		}
+		return enc.Encode(resp.Status)
+	}
+	switch req.Op {
+	case "list":
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "CONTAINER\tCGROUP\tSWITCH\tSOURCE\tMODE")
+		for _, e := range resp.Containers {
+			name := e.Name
+			if name == "" {
+				name = "-"
+			} else if len(name) > 12 {
+				name = name[:12]
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", name, e.ID, bit(e.Isolated), e.Source, e.Mode)
+		}
+		return tw.Flush()
+	case "set-container":
+		_, err := fmt.Fprintf(w, "%s %s (%s)\n", resp.Entry.ID, bit(resp.Entry.Isolated), resp.Entry.Source)
+		return err
+	}
+	_, err := fmt.Fprintln(w, bit(resp.Status.StatsIsolated))
+	return err
+}
+
+func bit(on bool) string {
+	if on {
+		return "1"
+	}
+	return "0"
+}

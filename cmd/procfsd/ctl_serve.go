@@ -1,0 +1,31 @@
+package main
+
+import (
+	"flag"
+	"os"
+
+	"procfsd/fs"
+)
+
+// switchFlags are serve's flags for the switches (issue 4), registered from here so serve.go
+// stays small.
+type switchFlags struct {
+	dockerRoot string
+}
+
+func registerSwitchFlags(fl *flag.FlagSet) *switchFlags {
+	f := &switchFlags{}
+	fl.StringVar(&f.dockerRoot, "docker-root", "/var/lib/docker", "Docker's data root, where container labels are read (SPEC §3)")
+	return f
+}
+
+// apply puts the flags into the server configuration, with the native helper being this
+// very binary (fs.RunNativeHelper behind the native-helper subcommand).
+func (f *switchFlags) apply(cfg *fs.Config) {
+	cfg.DockerRoot = f.dockerRoot
+	exe, err := os.Executable()
+	if err != nil {
+		exe = os.Args[0]
+	}
+	cfg.NativeHelper = []string{exe, "native-helper"}
+}

@@ -1,0 +1,45 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"procfsd/fs"
+)
+
+func init() {
+	commands["status"] = command{"report the daemon's mode (virtualized or native kernel) and host switch", runStatus}
+}
+
+func runStatus(args []string, stderr io.Writer) error {
+	var f clientFlags
+	fl := flag.NewFlagSet("status", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	f.register(fl)
+	pos, err := parseInterleaved(fl, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, pos[0])
+	}
+	if f.output != "table" && f.output != "json" {
+		return fmt.Errorf("%w: -o must be table or json, got %q", errUsage, f.output)
+	}
+	resp, err := fs.Call(f.stateDir, fs.Request{Op: "status"}, f.timeout)
+	if err != nil {
+		return err
+	}
+	st := resp.Status
+	if f.output == "json" {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(st)
+	}
+	fmt.Printf("mode:            %s\nstats_isolated:  %s\nmountpoint:      %s\nstate dir:       %s\ncontainers:      %d\npid:             %d\n",
+		st.Mode, bit(st.StatsIsolated), st.Mountpoint, st.StateDir, st.Containers, st.PID)
+	return nil
+}

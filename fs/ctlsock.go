@@ -1,0 +1,232 @@
+package fs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"procfsd/cgroupview"
+)
+
+// startControl listens on the control socket under --state-dir and serves it, with the
+// switch saver and sweeper, until ctx ends (issue 4). Without a state dir it does nothing.
+func (s *Server) startControl(ctx context.Context) error {
+	if s.cfg.StateDir == "" {
+		return nil
+	}
+	sock := filepath.Join(s.cfg.StateDir, SocketName)
+	// A socket left by a previous process (crash, handover) would make Listen fail.
+	if err := os.Remove(sock); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("listen on %s: %w", sock, err)
+	}
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", sock, err)
+	}
+	ln.SetUnlinkOnClose(false)
+	if err := os.Chmod(sock, 0o600); err != nil {
+		ln.Close()
+		return fmt.Errorf("listen on %s: %w", sock, err)
+	}
+	go func() { <-ctx.Done(); ln.Close() }()
+	go s.runSwitches(ctx)
+	go func() {
+		for {
+			conn, err := ln.AcceptUnix()
+			if err != nil {
+				if ctx.Err() == nil {
+					s.log.Error("control socket closed", zap.Error(err))
+				}
+				return
+			}
+			go s.serveConn(conn)
+		}
+	}()
+	s.log.Info("control socket listening", zap.String("socket", sock))
+	return nil
+}
+
+// serveConn answers one request. Callers other than root are refused even if they got past
+// the socket's mode.
+func (s *Server) serveConn(conn *net.UnixConn) {
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(60 * time.Second))
+	cred, err := peerCred(conn)
+	var resp *Response
+	var req Request
+	switch {
+	case err != nil:
+		resp = &Response{Error: err.Error()}
+	case cred.Uid != 0:
+		resp = &Response{Error: fmt.Sprintf("uid %d: only root may use the control socket", cred.Uid)}
+	default:
+		if err := json.NewDecoder(conn).Decode(&req); err != nil {
+			resp = &Response{Error: fmt.Sprintf("decode request: %v", err)}
+			break
+		}
+		resp = s.handle(req, int(cred.Pid))
+	}
+	if resp.Error != "" {
+		s.log.Warn("control request refused", zap.String("op", req.Op), zap.String("error", resp.Error))
+	}
+	json.NewEncoder(conn).Encode(resp)
+}
+
+func peerCred(conn *net.UnixConn) (*unix.Ucred, error) {
+	raw, err := conn.SyscallConn()
+	if err != nil {
+		return nil, fmt.Errorf("read peer credentials: %w", err)
+	}
+	var cred *unix.Ucred
+	var credErr error
+	if err := raw.Control(func(fd uintptr) {
+		cred, credErr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	}); err != nil {
+		return nil, fmt.Errorf("read peer credentials: %w", err)
+	}
+	if credErr != nil {
+		return nil, fmt.Errorf("read peer credentials: %w", credErr)
+	}
+	return cred, nil
+}
+
+// handle dispatches one request; peer is the caller's PID in the host PID namespace.
+func (s *Server) handle(req Request, peer int) *Response {
+	var err error
+	resp := &Response{}
+	switch req.Op {
+	case "status", "get-host":
+	case "set-host":
+		if req.Value == nil {
+			return &Response{Error: "set-host: no value"}
+		}
+		err = s.setHost(*req.Value, "ctl")
+	case "set-container":
+		if req.Value == nil {
+			return &Response{Error: "set-container: no value"}
+		}
+		resp.Entry, err = s.ctlSetContainer(req.Container, *req.Value)
+	case "list":
+		host, _ := s.hostSwitch()
+		resp.Containers = s.switches.list()
+		for i := range resp.Containers {
+			resp.Containers[i].Mode = s.mode(&resp.Containers[i], host)
+		}
+	case "register":
+		resp.Entry, err = s.register(req, peer)
+	default:
+		return &Response{Error: fmt.Sprintf("unknown op %q", req.Op)}
+	}
+	if err != nil {
+		return &Response{Error: err.Error()}
+	}
+	resp.Status, err = s.daemonStatus()
+	if err != nil {
+		return &Response{Error: err.Error()}
+	}
+	return resp
+}
+
+func (s *Server) daemonStatus() (*Status, error) {
+	host, err := s.hostSwitch()
+	if err != nil {
+		return nil, err
+	}
+	st := &Status{Mode: ModeVirtualized, StatsIsolated: host, Mountpoint: s.cfg.Mountpoint,
+		StateDir: s.cfg.StateDir, Containers: len(s.switches.list()), PID: os.Getpid()}
+	if s.cfg.Kernel != nil {
+		st.Mode = ModeNative
+	}
+	return st, nil
+}
+
+// ctlSetContainer sets the switch of the one container arg names: a seen container (by cgroup
+// path or runtime ID), or a cgroup path that exists on the host.
+func (s *Server) ctlSetContainer(arg string, on bool) (*Entry, error) {
+	if arg == "" {
+		return nil, errors.New("set-container: no container named")
+	}
+	found := s.switches.find(arg)
+	switch {
+	case len(found) == 1:
+		return s.setContainer(found[0].container(), on, SourceCtl)
+	case len(found) > 1:
+		return nil, fmt.Errorf("set-container: %q names %d containers; give the cgroup path", arg, len(found))
+	}
+	c, ok := s.cgroupByPath(arg)
+	if !ok {
+		return nil, fmt.Errorf("set-container: no container %q seen, and no such cgroup", arg)
+	}
+	return s.setContainer(c, on, SourceCtl)
+}
+
+// cgroupByPath builds the container whose every controller path is p, if that cgroup exists.
+func (s *Server) cgroupByPath(p string) (*cgroupview.Container, bool) {
+	if p == "" || p[0] != '/' || p == "/" {
+		return nil, false
+	}
+	paths := map[string]string{}
+	for _, ctrl := range []string{"memory", "cpu", "cpuacct", "cpuset", "blkio", "pids"} {
+		paths[ctrl] = p
+	}
+	switch s.cgroups.Mode() {
+	case cgroupview.Unified:
+		paths = map[string]string{"": p}
+	case cgroupview.Hybrid:
+		paths[""] = p
+	}
+	c := &cgroupview.Container{ID: p, Paths: paths}
+	return c, s.cgroups.Exists(c)
+}
+
+// register records a container announced by the OCI hook: the hook runs in the container's
+// cgroups, so resolving its PID gives the same container key readers will get; when that
+// fails (a --proc-root that is not the host's), the cgroups the hook reported are used. The
+// opt-out annotation, if any, sets the switch (SPEC §3); a new container otherwise starts from
+// the default, even if an old one had the same cgroup.
+func (s *Server) register(req Request, peer int) (*Entry, error) {
+	c, err := s.cgroups.Resolve(peer)
+	if err != nil || c.Root {
+		c, err = containerFromPaths(req.Cgroup, s.cgroups.Mode())
+		if err != nil {
+			return nil, fmt.Errorf("register %s: %w", req.Name, err)
+		}
+	}
+	on, set := annotationValue(req.Annotations[OptOutKey])
+	source := SourceDefault
+	if set {
+		source = SourceAnnotation
+	}
+	if s.cfg.Kernel != nil && !on {
+		if err := s.cfg.Kernel.SetContainer(c.Paths, false); err != nil {
+			return nil, fmt.Errorf("register %s: %w", req.Name, err)
+		}
+	}
+	e := &Entry{ID: c.ID, Name: req.Name, Cgroup: c.Paths, Isolated: on, Source: source}
+	s.switches.put(e)
+	s.changed()
+	s.log.Info("container registered", zap.String("container", c.ID), zap.String("name", req.Name),
+		zap.Bool("container_stats_isolated", on), zap.String("source", source))
+	return e, nil
+}
+
+// containerFromPaths keys a container by its cgroups the way cgroupview does: the v2 path on
+// a unified host, else the memory controller's path.
+func containerFromPaths(paths map[string]string, mode cgroupview.Mode) (*cgroupview.Container, error) {
+	id := paths["memory"]
+	if mode == cgroupview.Unified {
+		id = paths[""]
+	}
+	if id == "" || id[0] != '/' || id == "/" {
+		return nil, errors.New("no container cgroup: the caller is in the root cgroup")
+	}
+	return &cgroupview.Container{ID: id, Paths: paths}, nil
+}
