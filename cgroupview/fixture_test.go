@@ -325,8 +325,8 @@ func TestCPUFixtures(t *testing.T) {
 		pid  int
 		want CPU
 	}{
-		{"v1: cpuset and quota of the container, usage_all summed", "v1-docker", nil, 1001,
-			CPU{Cpuset: []int{1, 3}, Quota: 1.5, UserNS: 5000000000, SystemNS: 1500000000}},
+		{"v1: cpuset and quota of the container, cpuacct.usage split by usage_all", "v1-docker", nil, 1001,
+			CPU{Cpuset: []int{1, 3}, Quota: 1.5, UserNS: 4923076923, SystemNS: 1476923077}},
 		{"v1 old kernel: empty cpuset walks up, usage split by cpuacct.stat", "v1-docker",
 			&Container{ID: "/docker/old", Paths: v1Paths("/docker/old")}, 0,
 			CPU{Cpuset: []int{0, 1, 2, 3}, Quota: 3, UserNS: 750000000, SystemNS: 250000000}},

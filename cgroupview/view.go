@@ -64,8 +64,8 @@ type CPU struct {
 	// Quota is the minimum over the container cgroup and its ancestors of quota/period in CPUs
 	// (v1 cpu.cfs_quota_us/cpu.cfs_period_us, v2 cpu.max); 0 when no level sets one.
 	Quota float64
-	// UserNS and SystemNS are the container's total CPU time (v1 cpuacct.usage_all, or
-	// cpuacct.usage_percpu with the split of cpuacct.stat; v2 cpu.stat user_usec/system_usec).
+	// UserNS and SystemNS are the container's total CPU time (v1 cpuacct.usage split by the
+	// ratio of cpuacct.usage_all or cpuacct.stat; v2 cpu.stat user_usec/system_usec).
 	UserNS   uint64
 	SystemNS uint64
 }

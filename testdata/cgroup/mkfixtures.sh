@@ -63,7 +63,8 @@ put $C/docker/cpu.cfs_period_us "100000\n"
 put $C/docker/$ID/cpu.cfs_quota_us "75000\n"       # 1.5 CPUs: the minimum
 put $C/docker/$ID/cpu.cfs_period_us "50000\n"
 put $C/docker/$ID/cpuacct.usage_all "cpu user system\n0 3000000000 1000000000\n1 2000000000 500000000\n"
-put $C/docker/$ID/cpuacct.usage "9999\n"
+# The exact total; usage_all (tick-sampled) only gives the user/system ratio and sums higher.
+put $C/docker/$ID/cpuacct.usage "6400000000\n"
 put $C/docker/$ID/tasks "1000\n1002\n1003\n"
 put $C/docker/$ID/child/cpu.cfs_quota_us "10000\n" # below the container root: ignored
 put $C/docker/$ID/child/cpu.cfs_period_us "100000\n"
@@ -186,6 +187,7 @@ put $C/system.slice/cpu.cfs_period_us "100000\n"
 put $C/$U/cpu.cfs_quota_us "50000\n"
 put $C/$U/cpu.cfs_period_us "100000\n"
 put $C/$U/cpuacct.usage_all "cpu user system\n0 10 20\n"
+put $C/$U/cpuacct.usage "30\n"
 put $C/$U/tasks "4000\n4001\n"
 put $R/cpuset/cpuset.cpus "0-1\n"
 put $R/cpuset/$U/cpuset.cpus "0\n"
