@@ -1,0 +1,67 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"procfsd/reattach"
+)
+
+func init() {
+	commands["reattach"] = command{"replace containers' dead procfsd mounts with live ones", runReattach}
+}
+
+// runReattach is `procfsd reattach`: the last resort after a restart that lost the connection
+// (package reattach). It exits 1 when a dead mount stays dead.
+func runReattach(args []string, stderr io.Writer) error {
+	fl := flag.NewFlagSet("reattach", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	mountpoint := fl.String("mountpoint", "/var/lib/procfsd", "the live procfsd mount to reattach from")
+	fl.String("state-dir", "/run/procfsd", "the daemon's state directory (accepted for symmetry with serve)")
+	output := fl.String("o", "text", "output format: text or json")
+	timeout := fl.Duration("timeout", 2*time.Second, "how long to wait for a mount that is not procfsd's own to answer")
+	if err := fl.Parse(args); err != nil {
+		return err
+	}
+	if fl.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, fl.Arg(0))
+	}
+	if *output != "text" && *output != "json" {
+		return fmt.Errorf("%w: -o must be text or json, got %q", errUsage, *output)
+	}
+	r, err := reattach.Run(reattach.Options{Mountpoint: *mountpoint, Timeout: *timeout})
+	if err != nil {
+		return err
+	}
+	if *output == "json" {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(r); err != nil {
+			return fmt.Errorf("write report: %w", err)
+		}
+	} else {
+		printReattach(os.Stdout, r)
+	}
+	if len(r.Failed) > 0 {
+		return fmt.Errorf("%d dead mounts could not be reattached", len(r.Failed))
+	}
+	return nil
+}
+
+func printReattach(w io.Writer, r *reattach.Report) {
+	for _, m := range r.Fixed {
+		fmt.Fprintf(w, "reattached %s (%s) in %s, pid %d\n", m.Target, m.File, m.MountNS, m.PID)
+	}
+	for _, m := range r.Failed {
+		fmt.Fprintf(w, "failed %s (%s) in %s, pid %d: %s\n", m.Target, m.File, m.MountNS, m.PID, m.Error)
+	}
+	for _, m := range r.Unanswered {
+		fmt.Fprintf(w, "no answer from %s (%s) in %s, pid %d: alive but not served\n", m.Target, m.File, m.MountNS, m.PID)
+	}
+	fmt.Fprintf(w, "%d mount namespaces with procfsd mounts: %d live, %d reattached, %d failed, %d not answering\n",
+		r.Namespaces, r.Live, len(r.Fixed), len(r.Failed), len(r.Unanswered))
+}
