@@ -116,13 +116,16 @@ func newLogger(level, format string, w io.Writer) (*zap.Logger, error) {
 	return zap.New(zapcore.NewCore(encoder, zapcore.AddSync(w), lvl)), nil
 }
 
-// serve mounts the tree and answers requests until SIGTERM or SIGINT, then unmounts.
+// serve mounts the tree and answers requests until SIGTERM or SIGINT, then unmounts, unless
+// systemd keeps the connection for a restart (sdglue.go).
 func serve(cfg fs.Config) error {
+	life := newLifecycle(cfg.Logger, cfg.Mountpoint)
+	cfg.OnReady = life.ready
 	srv, err := fs.New(cfg)
 	if err != nil {
 		return err
 	}
-	conn, err := fs.Mount(cfg.Mountpoint)
+	conn, err := life.mount()
 	if err != nil {
 		return err
 	}
@@ -130,7 +133,9 @@ func serve(cfg fs.Config) error {
 	defer stop()
 	cfg.Logger.Info("serving", zap.String("mountpoint", cfg.Mountpoint), zap.String("version", version))
 	serveErr := srv.Serve(ctx, conn)
-	if err := conn.Unmount(); err != nil {
+	if life.stopping() {
+		cfg.Logger.Info("leaving the mount to systemd, which keeps the connection for a restart")
+	} else if err := conn.Unmount(); err != nil {
 		cfg.Logger.Warn("unmount", zap.Error(err))
 	}
 	cfg.Logger.Info("stopped", zap.String("mountpoint", cfg.Mountpoint))

@@ -1,0 +1,155 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"procfsd/fs"
+	"procfsd/reattach"
+	"procfsd/systemd"
+)
+
+// lifecycle is serve's side of systemd (package systemd) and of the start-up re-attach: it
+// mounts or adopts the connection, says READY once the mount answers, keeps the connection in
+// the fd store, pings the watchdog and says STOPPING. Without systemd every notification is a
+// no-op and serve behaves as a plain foreground daemon (README, "Running under systemd").
+type lifecycle struct {
+	log        *zap.Logger
+	mountpoint string
+	conn       *fs.Conn
+	adopted    bool // the connection came back from the fd store
+	stored     bool // the connection is in the fd store, so the mount outlives this process
+}
+
+func newLifecycle(log *zap.Logger, mountpoint string) *lifecycle {
+	return &lifecycle{log: log, mountpoint: mountpoint}
+}
+
+// mount adopts the connection systemd kept in the fd store across a restart, or mounts a fresh
+// one, first detaching a dead mount an earlier daemon left at the mountpoint.
+func (l *lifecycle) mount() (*fs.Conn, error) {
+	files, err := systemd.ListenFDs()
+	if err != nil {
+		l.log.Warn("read descriptors passed by systemd", zap.Error(err))
+	}
+	if conn, err := adoptStored(files, l.mountpoint); err != nil {
+		l.log.Warn("fd store holds no usable connection; mounting afresh", zap.Error(err))
+		l.notify(systemd.RemoveFDs(fdNameFuse))
+		l.notify(systemd.RemoveFDs(fdNameInit))
+	} else if conn != nil {
+		l.conn, l.adopted = conn, true
+		l.log.Info("adopted the connection kept in systemd's fd store", zap.String("mountpoint", l.mountpoint))
+		return conn, nil
+	}
+	if n, err := reattach.ClearDead(l.mountpoint, 2*time.Second); err != nil {
+		return nil, err
+	} else if n > 0 {
+		l.log.Info("detached dead mounts left by an earlier daemon", zap.String("mountpoint", l.mountpoint), zap.Int("mounts", n))
+	}
+	conn, err := fs.Mount(l.mountpoint)
+	l.conn = conn
+	return conn, err
+}
+
+// ready is fs.Config.OnReady: the mount answers. Store the connection, tell systemd, start the
+// watchdog and repair containers whose mounts died with an earlier daemon.
+func (l *lifecycle) ready() {
+	l.stored = l.store()
+	how := "mounted"
+	if l.adopted {
+		how = "adopted from the fd store"
+	}
+	l.notify(systemd.Ready)
+	l.notify(systemd.Status(fmt.Sprintf("serving %s (%s)", l.mountpoint, how)))
+	l.startWatchdog()
+	go l.reattach(how)
+}
+
+// store puts the descriptor and its INIT request into the fd store, so that a crash followed
+// by Restart=always resumes the same connection; it reports whether systemd took them.
+func (l *lifecycle) store() bool {
+	init := l.conn.InitRequest()
+	if init == nil {
+		l.log.Warn("no INIT request saved; the connection is not kept across restarts")
+		return false
+	}
+	memfd, err := sealedInit(init)
+	if err != nil {
+		l.log.Warn("keep INIT request for a restart", zap.Error(err))
+		return false
+	}
+	defer unix.Close(memfd)
+	// A fresh mount replaces whatever INIT an older connection left in the store.
+	l.notify(systemd.RemoveFDs(fdNameInit))
+	if ok := l.notify(systemd.StoreFDs(fdNameInit), memfd); !ok {
+		return false
+	}
+	return l.notify(systemd.StoreFDs(fdNameFuse), l.conn.FD)
+}
+
+// startWatchdog pings at half of WatchdogSec, each time after a STATFS through the mount has
+// been answered: a server whose request loops hang stops pinging and systemd restarts it,
+// which the fd store makes harmless to containers.
+func (l *lifecycle) startWatchdog() {
+	every, err := systemd.WatchdogInterval()
+	if err != nil {
+		l.log.Warn("watchdog", zap.Error(err))
+	}
+	if every <= 0 {
+		return
+	}
+	go func() {
+		for range time.Tick(every / 2) {
+			var st unix.Statfs_t
+			if err := unix.Statfs(l.mountpoint, &st); errors.Is(err, unix.ENOTCONN) {
+				return // the connection is gone; let systemd notice
+			}
+			l.notify(systemd.Watchdog)
+		}
+	}()
+}
+
+// reattach runs the start-up re-attach once (package reattach), off the request path.
+func (l *lifecycle) reattach(how string) {
+	r, err := reattach.Run(reattach.Options{Mountpoint: l.mountpoint})
+	if err != nil {
+		l.log.Warn("reattach", zap.Error(err))
+		return
+	}
+	for _, m := range r.Fixed {
+		l.log.Info("reattached a dead mount", zap.Int("pid", m.PID), zap.String("mntns", m.MountNS),
+			zap.String("target", m.Target), zap.String("file", m.File))
+	}
+	for _, m := range r.Failed {
+		l.log.Warn("could not reattach a dead mount", zap.Int("pid", m.PID), zap.String("mntns", m.MountNS),
+			zap.String("target", m.Target), zap.String("error", m.Error))
+	}
+	l.log.Info("reattach done", zap.Int("namespaces", r.Namespaces), zap.Int("live", r.Live),
+		zap.Int("fixed", len(r.Fixed)), zap.Int("failed", len(r.Failed)), zap.Int("unanswered", len(r.Unanswered)))
+	if len(r.Fixed)+len(r.Failed) > 0 {
+		l.notify(systemd.Status(fmt.Sprintf("serving %s (%s); reattached %d dead mounts, %d failed",
+			l.mountpoint, how, len(r.Fixed), len(r.Failed))))
+	}
+}
+
+// stopping tells systemd that shutdown began and reports whether the mount must stay: when
+// the connection is in the fd store, this may be a restart, and the unit's ExecStopPost
+// unmounts only on a real stop.
+func (l *lifecycle) stopping() (keepMount bool) {
+	l.notify(systemd.Stopping)
+	l.notify(systemd.Status("stopping"))
+	return l.stored
+}
+
+// notify sends one state, logging a failure; it reports whether systemd was told.
+func (l *lifecycle) notify(state string, fds ...int) bool {
+	sent, err := systemd.NotifyWithFDs(state, fds...)
+	if err != nil {
+		l.log.Warn("notify systemd", zap.Error(err))
+	}
+	return sent && err == nil
+}
