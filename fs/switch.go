@@ -125,7 +125,7 @@ func (sw *switches) list() []Entry {
 }
 
 // find returns the entries a ctl argument names: an exact cgroup path (ID), an exact runtime
-// container ID, or a runtime ID (at least 12 characters, as `docker ps` abbreviates) that
+// container ID, or a hex runtime ID (at least 12 digits, as `docker ps` abbreviates) that
 // starts the name or appears in the cgroup path, which for podman, CRI-O and Docker contains
 // the container ID.
 func (sw *switches) find(arg string) []Entry {
@@ -134,7 +134,7 @@ func (sw *switches) find(arg string) []Entry {
 		switch {
 		case e.ID == arg || e.Name == arg:
 			exact = append(exact, e)
-		case len(arg) >= 12 && (hasPrefix(e.Name, arg) || containsWord(e.ID, arg)):
+		case len(arg) >= 12 && allHex(arg) && (hasPrefix(e.Name, arg) || containsWord(e.ID, arg)):
 			loose = append(loose, e)
 		}
 	}
@@ -162,6 +162,15 @@ func containsWord(path, id string) bool {
 		return true
 	}
 	return false
+}
+
+func allHex(s string) bool {
+	for i := range len(s) {
+		if !isHex(s[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 func isHex(b byte) bool { return b >= '0' && b <= '9' || b >= 'a' && b <= 'f' }

@@ -1,0 +1,112 @@
+package fs
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// startCtlForTest serves the control socket of a server on the fixture cgroup tree.
+func startCtlForTest(t *testing.T) (*Server, string) {
+	t.Helper()
+	state := filepath.Join(t.TempDir(), "state")
+	srv := newSwitchServer(t, copyTree(t, "../testdata/native/cgroup"), state, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	if err := srv.startControl(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return srv, state
+}
+
+func call(t *testing.T, state string, req Request) *Response {
+	t.Helper()
+	resp, err := Call(state, req, 5*time.Second)
+	if err != nil {
+		t.Fatalf("%s: %v", req.Op, err)
+	}
+	return resp
+}
+
+func TestControlSocket(t *testing.T) {
+	srv, state := startCtlForTest(t)
+	fi, err := os.Stat(filepath.Join(state, SocketName))
+	if err != nil || fi.Mode().Perm() != 0o600 || fi.Mode().Type() != os.ModeSocket {
+		t.Fatalf("socket: %v, mode %v; want a 0600 socket", err, fi.Mode())
+	}
+	if r := call(t, state, Request{Op: "get-host"}); !r.Status.StatsIsolated || r.Status.Mode != ModeVirtualized {
+		t.Errorf("get-host: %+v", r.Status)
+	}
+	off := false
+	if r := call(t, state, Request{Op: "set-host", Value: &off}); r.Status.StatsIsolated || srv.hostIsolated.Load() {
+		t.Errorf("set-host 0: reply %+v, server %v", r.Status, srv.hostIsolated.Load())
+	}
+	r := call(t, state, Request{Op: "set-container", Container: "/tke/ctr1", Value: &off})
+	if r.Entry == nil || r.Entry.ID != "/tke/ctr1" || r.Entry.Isolated || r.Entry.Source != SourceCtl {
+		t.Errorf("set-container: %+v", r.Entry)
+	}
+	r = call(t, state, Request{Op: "list"})
+	if len(r.Containers) != 1 || r.Containers[0].Mode != ModePassthrough || r.Containers[0].Source != SourceCtl {
+		t.Errorf("list: %+v", r.Containers)
+	}
+	for _, bad := range []Request{
+		{Op: "set-container", Container: "/tke/nothing", Value: &off},
+		{Op: "set-container", Container: "/tke/ctr1"},
+		{Op: "set-host"},
+		{Op: "reboot"},
+	} {
+		if _, err := Call(state, bad, 5*time.Second); err == nil {
+			t.Errorf("%+v: no error", bad)
+		}
+	}
+	if r := call(t, state, Request{Op: "list"}); len(r.Containers) != 1 {
+		t.Errorf("refused calls changed the list: %+v", r.Containers)
+	}
+}
+
+// TestControlSocketRefusesNonRoot: even with the socket's mode opened up, the daemon answers a
+// caller other than root with an error and changes nothing.
+func TestControlSocketRefusesNonRoot(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("needs root to run a client as another user")
+	}
+	srv, state := startCtlForTest(t)
+	for _, p := range []string{filepath.Dir(state), state, filepath.Join(state, SocketName)} {
+		os.Chmod(p, 0o777)
+	}
+	// The test binary sits in a directory only root may enter; give nobody a copy.
+	bin := filepath.Join(t.TempDir(), "client")
+	if out, err := exec.Command("cp", os.Args[0], bin).CombinedOutput(); err != nil {
+		t.Fatalf("copy test binary: %v: %s", err, out)
+	}
+	for p := filepath.Dir(bin); p != os.TempDir(); p = filepath.Dir(p) {
+		os.Chmod(p, 0o755)
+	}
+	cmd := exec.Command(bin, "-test.run=^TestCtlClientProcess$")
+	cmd.Env = append(os.Environ(), "PROCFSD_TEST_CTL_CLIENT="+state)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "only root may use the control socket") {
+		t.Errorf("client as nobody: %v: %s", err, out)
+	}
+	if !srv.hostIsolated.Load() {
+		t.Errorf("a refused caller changed the host switch")
+	}
+}
+
+// TestCtlClientProcess is the client of TestControlSocketRefusesNonRoot, run as another user.
+func TestCtlClientProcess(t *testing.T) {
+	state := os.Getenv("PROCFSD_TEST_CTL_CLIENT")
+	if state == "" {
+		return // only meaningful as the child process
+	}
+	off := false
+	_, err := Call(state, Request{Op: "set-host", Value: &off}, 5*time.Second)
+	fmt.Println("client:", err)
+}
