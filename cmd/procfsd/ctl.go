@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -67,7 +68,7 @@ func runCtl(args []string, stderr io.Writer) error {
 	f.register(fl)
 	pos, err := parseInterleaved(fl, args)
 	if err != nil {
-		return err
+		return flagErr(err)
 	}
 	if f.output != "table" && f.output != "json" {
 		return fmt.Errorf("%w: -o must be table or json, got %q", errUsage, f.output)
@@ -164,4 +165,12 @@ func bit(on bool) string {
 		return "1"
 	}
 	return "0"
+}
+
+// flagErr marks a flag parse error as bad usage (exit 2, SPEC §1.1); -h stays flag.ErrHelp.
+func flagErr(err error) error {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	return fmt.Errorf("%w: %v", errUsage, err)
 }

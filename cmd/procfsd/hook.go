@@ -44,7 +44,7 @@ func runHook(args []string, stderr io.Writer) error {
 	fl.BoolVar(&f.failClosed, "fail-closed", false, "fail the container when the daemon is down (default: start it without procfsd)")
 	fl.DurationVar(&f.timeout, "timeout", 10*time.Second, "how long to wait for the daemon")
 	if err := fl.Parse(args); err != nil {
-		return err
+		return flagErr(err)
 	}
 	if fl.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, fl.Arg(0))

@@ -21,7 +21,7 @@ func runStatus(args []string, stderr io.Writer) error {
 	f.register(fl)
 	pos, err := parseInterleaved(fl, args)
 	if err != nil {
-		return err
+		return flagErr(err)
 	}
 	if len(pos) > 0 {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, pos[0])
