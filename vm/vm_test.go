@@ -178,12 +178,16 @@ func prepareShare(t *testing.T, run string, suites []string) string {
 	if err := WriteSuites(share, suites); err != nil {
 		t.Fatal(err)
 	}
+	// What the project ships for an install: the unit and the podman/CRI-O hooks.d entries.
 	root := moduleRoot(t)
-	unit := filepath.Join(root, "systemd", "procfsd.service")
-	if b, err := os.ReadFile(unit); err == nil {
-		if err := os.WriteFile(filepath.Join(share, "procfsd.service"), b, 0o644); err != nil {
-			t.Fatal(err)
+	shipped, _ := filepath.Glob(filepath.Join(root, "systemd", "oci-hooks.d", "*.json"))
+	shipped = append(shipped, filepath.Join(root, "systemd", "procfsd.service"))
+	for _, src := range shipped {
+		dst := filepath.Join(share, filepath.Base(src))
+		if filepath.Ext(src) == ".json" {
+			dst = filepath.Join(share, "hooks.d", filepath.Base(src))
 		}
+		copyShipped(t, src, dst)
 	}
 	built := map[string]bool{}
 	for _, s := range suites {
@@ -195,6 +199,24 @@ func prepareShare(t *testing.T, run string, suites []string) string {
 		}
 	}
 	return share
+}
+
+// copyShipped copies src to dst; a src that does not exist (yet) is left out.
+func copyShipped(t *testing.T, src, dst string) {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if errors.Is(err, os.ErrNotExist) {
+		return
+	}
+	if err == nil {
+		err = os.MkdirAll(filepath.Dir(dst), 0o755)
+	}
+	if err == nil {
+		err = os.WriteFile(dst, b, 0o644)
+	}
+	if err != nil {
+		t.Fatalf("copy %s to the share: %v", src, err)
+	}
 }
 
 // buildBinary builds procfsd, or the e2e test binary (with the e2e build tag, from its own module

@@ -56,3 +56,27 @@ finish() {
 	fi
 	echo "all checks passed"
 }
+
+# install_unit: install procfsd.service as an operator would: the repository's
+# systemd/procfsd.service (the host puts it on the share), or the stand-in while there is none.
+# The binary goes where its ExecStart looks. Sets unit_mnt to the unit's mountpoint.
+install_unit() {
+	local unit=$PROCFSD_VM_SHARE/procfsd.service exec_start bin
+	if [ -f "$unit" ]; then
+		echo "unit: systemd/procfsd.service from the repository"
+	else
+		unit=$PROCFSD_VM_GUEST/procfsd.service
+		echo "unit: the VM test's stand-in (the repository has no systemd/procfsd.service)"
+	fi
+	install -m 0644 "$unit" /etc/systemd/system/procfsd.service
+	exec_start=$(sed -n 's/^ExecStart=[-@+!:]*//p' "$unit" | head -n 1)
+	bin=${exec_start%% *}
+	[ "$bin" = /usr/local/bin/procfsd ] || install -D -m 0755 /usr/local/bin/procfsd "$bin"
+	unit_mnt=$(sed -n 's/.*--mountpoint[= ]\([^ ]*\).*/\1/p' <<<"$exec_start")
+	unit_mnt=${unit_mnt:-/var/lib/procfsd}
+	echo "binary $bin, mountpoint $unit_mnt"
+	systemctl daemon-reload
+}
+
+# mount_id DIR: the mount ID of the mount at DIR (one FUSE connection keeps one ID), or nothing.
+mount_id() { awk -v m="$1" '$5 == m { id = $1 } END { print id }' /proc/self/mountinfo; }

@@ -14,3 +14,16 @@ echo "getconf_nprocessors_onln $(getconf _NPROCESSORS_ONLN)"
 echo "python_cpu_count $(python3 -c 'import os; print(os.cpu_count())')"
 echo "node_cpus $(node -e 'console.log(require("os").cpus().length)')"
 echo "uptime_seconds $(cut -d. -f1 /proc/uptime)"
+echo "memfree_kb $(awk '$1 == "MemFree:" { print $2 }' /proc/meminfo)"
+echo "vmstat_nr_free_pages $(awk '$1 == "nr_free_pages" { print $2 }' /proc/vmstat)"
+# Which of procfsd's files are mounted here, in a fixed order (the online file is "online").
+binds=
+for f in proc/cpuinfo proc/meminfo proc/stat proc/vmstat proc/loadavg proc/uptime proc/swaps \
+	proc/diskstats proc/pressure/cpu proc/pressure/memory proc/pressure/io \
+	sys/devices/system/cpu/online; do
+	if awk -v m="/$f" '$5 == m { found = 1 } END { exit !found }' /proc/self/mountinfo; then
+		name=${f#proc/}
+		binds=$binds${binds:+,}${name#sys/devices/system/cpu/}
+	fi
+done
+echo "procfsd_binds $binds"

@@ -1,18 +1,18 @@
 #!/bin/bash
 # suite-podman: podman containers (runc and crun, systemd cgroup manager, pure v2) see their
-# limits through procfsd: first with the LXCFS-style bind-mount recipe (-v), then through
-# procfsd's OCI hook when the binary has one.
+# limits through procfsd running as the shipped unit: first with the LXCFS-style bind-mount
+# recipe (-v), then through procfsd's OCI hook from the repository's hooks.d entry.
 . "$PROCFSD_VM_GUEST/lib.sh"
 
-mnt=/var/lib/procfsd
+install_unit
+mnt=$unit_mnt
 report=$PROCFSD_VM_GUEST/report.sh
 host_memtotal_kb=$(kv /proc/meminfo MemTotal)
 
-systemd-run --quiet --unit=procfsd-podman -- /usr/local/bin/procfsd serve --mountpoint "$mnt" \
-	--log-format console
+systemctl start procfsd
 if ! wait_for 30 test -r "$mnt/proc/meminfo"; then
 	fail "procfsd did not mount $mnt within 30s"
-	journalctl -u procfsd-podman --no-pager
+	journalctl -u procfsd --no-pager
 	finish
 fi
 
@@ -49,6 +49,8 @@ for runtime in runc crun; do
 		node_totalmem=268435456 cpuinfo_processors=2 cpuinfo_numbers=0,1 online=0-1 \
 		stat_cpu_lines=2 getconf_nprocessors_onln=2 python_cpu_count=2 node_cpus=2
 	expect_range "$runtime recipe: container uptime" 0 60 "$(report_value "$out" uptime_seconds)"
+	expect_report "$runtime recipe" "$out" \
+		procfsd_binds=cpuinfo,meminfo,stat,loadavg,uptime,swaps,diskstats,online
 done
 
 echo "--- the bind-mount recipe with no limits sees the host's memory and CPUs"
@@ -70,17 +72,25 @@ if /usr/local/bin/procfsd hook -h >/dev/null 2>&1; then
 		echo "--- $runtime, procfsd hook: memory 256m, cpus 1.5, cpuset 1-3"
 		out=$(ctr "hook-$runtime" "$runtime" "${limits[@]}" 2>&1)
 		echo "$out"
-		expect_report "$runtime hook" "$out" meminfo_total_kb=262144 cpuinfo_processors=2 \
-			online=0-1 getconf_nprocessors_onln=2 python_cpu_count=2 node_cpus=2
+		expect_report "$runtime hook" "$out" meminfo_total_kb=262144 free_total_bytes=268435456 \
+			cpuinfo_processors=2 online=0-1 stat_cpu_lines=2 getconf_nprocessors_onln=2 \
+			python_cpu_count=2 node_cpus=2 \
+			procfsd_binds=cpuinfo,meminfo,stat,vmstat,loadavg,uptime,swaps,diskstats,pressure/cpu,pressure/memory,pressure/io,online
+		# vmstat, which only the hook can mount under runc: nr_free_pages is MemFree in pages.
+		free_pages=$(($(report_value "$out" memfree_kb) / 4))
+		expect_range "$runtime hook: vmstat nr_free_pages ~ MemFree/4 KiB" $((free_pages - 2048)) \
+			$((free_pages + 2048)) "$(report_value "$out" vmstat_nr_free_pages)"
 		echo "--- $runtime, procfsd hook, opted out with the annotation"
 		out=$(ctr "optout-$runtime" "$runtime" "${limits[@]}" \
 			--annotation procfsd.io/container-stats-isolated=0 2>&1)
 		echo "$out"
-		expect_report "$runtime opt-out" "$out" meminfo_total_kb="$host_memtotal_kb"
+		expect_report "$runtime opt-out" "$out" meminfo_total_kb="$host_memtotal_kb" \
+			cpuinfo_processors=4 online=0-3
 	done
 else
 	echo "SKIP: procfsd has no hook command yet: the hook cases did not run"
 fi
 
-systemctl stop procfsd-podman
+journalctl -u procfsd --no-pager -o cat | tail -n 20
+systemctl stop procfsd
 finish

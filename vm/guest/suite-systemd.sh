@@ -1,74 +1,89 @@
 #!/bin/bash
-# suite-systemd: procfsd installed as the shipped unit (systemd/procfsd.service; the stand-in
-# guest/procfsd.service while the repository has none) and driven the way an operator does:
+# suite-systemd: procfsd installed as the shipped unit and driven the way an operator does:
 # systemctl start, reload, restart, stop. The mount must serve after start, reload and restart,
-# and be gone after stop.
+# and be gone after stop. When the unit keeps the FUSE descriptor in systemd's fd store (live
+# handover, SPEC §5), reload and restart must also keep the same mount and lose no read.
 . "$PROCFSD_VM_GUEST/lib.sh"
 
-unit=$PROCFSD_VM_SHARE/procfsd.service
-if [ -f "$unit" ]; then
-	echo "unit: systemd/procfsd.service from the repository"
-else
-	unit=$PROCFSD_VM_GUEST/procfsd.service
-	echo "unit: the VM test's stand-in (the repository has no systemd/procfsd.service yet)"
-fi
-install -m 0644 "$unit" /etc/systemd/system/procfsd.service
+install_unit
+mnt=$unit_mnt
 cat /etc/systemd/system/procfsd.service
-
-# The binary goes where the unit's ExecStart looks for it; the mountpoint is the unit's
-# --mountpoint, or the daemon's default.
-exec_start=$(sed -n 's/^ExecStart=[-@+!:]*//p' /etc/systemd/system/procfsd.service | head -n 1)
-bin=${exec_start%% *}
-[ "$bin" = /usr/local/bin/procfsd ] || install -D -m 0755 /usr/local/bin/procfsd "$bin"
-mnt=$(sed -n 's/.*--mountpoint[= ]\([^ ]*\).*/\1/p' <<<"$exec_start")
-mnt=${mnt:-/var/lib/procfsd}
-echo "binary $bin, mountpoint $mnt"
-systemctl daemon-reload
 
 mounted() { findmnt -n -M "$mnt" >/dev/null; }
 serving() { mounted && grep -q '^MemTotal:' "$mnt/proc/meminfo"; }
 main_pid() { systemctl show -P MainPID procfsd; }
+handover=$(($(systemctl show -P FileDescriptorStoreMax procfsd) > 0))
+
+# readers SECONDS: read meminfo in a loop in the background for SECONDS; check_kept collects the
+# numbers of served and failed reads from the file $reads.
+reads=$(mktemp)
+readers() {
+	(
+		end=$(($(date +%s) + $1)) ok=0 bad=0
+		while [ "$(date +%s)" -lt "$end" ]; do
+			if grep -q '^MemTotal:' "$mnt/proc/meminfo" 2>/dev/null; then ok=$((ok + 1)); else bad=$((bad + 1)); fi
+		done
+		echo "$ok $bad" >"$reads"
+	) &
+	reader=$!
+}
+
+# check_kept WHAT OLD-MOUNT-ID: after WHAT, the mount came back and, with handover, stayed.
+check_kept() {
+	local ok bad
+	wait "$reader"
+	read -r ok bad <"$reads"
+	echo "reads during $1: $ok served, $bad failed"
+	expect_eq "mounts at $mnt after $1" 1 "$(findmnt -n -M "$mnt" | wc -l)"
+	if [ "$handover" = 1 ]; then
+		expect_eq "mount ID after $1 (same FUSE connection)" "$2" "$(mount_id "$mnt")"
+		expect_eq "reads failed during $1" 0 "$bad"
+		expect_range "reads served during $1" 1 1000000000 "$ok"
+	fi
+}
 
 expect_cmd "systemctl start procfsd" systemctl start procfsd
 expect_cmd "serving $mnt after start" wait_for 30 serving
 expect_eq "state after start" active "$(systemctl is-active procfsd)"
 expect_eq "mount type" fuse.procfsd "$(findmnt -n -o FSTYPE -M "$mnt")"
-pid=$(main_pid)
+pid=$(main_pid) id=$(mount_id "$mnt")
+echo "main PID $pid, mount ID $id, fd store handover: $handover"
 
+readers 8
+sleep 1
 if [ -n "$(systemctl show -P ExecReload procfsd)" ]; then
 	expect_cmd "systemctl reload procfsd" systemctl reload procfsd
 else
 	# A unit without ExecReload must refuse reload and leave the daemon alone.
-	if systemctl reload procfsd 2>/dev/null; then fail "reload accepted by a unit with no ExecReload"; else pass "reload refused: the unit has no ExecReload"; fi
+	if systemctl reload procfsd 2>/dev/null; then
+		fail "reload accepted by a unit with no ExecReload"
+	else
+		pass "reload refused: the unit has no ExecReload"
+		expect_eq "main PID after reload" "$pid" "$(main_pid)"
+	fi
 fi
-sleep 2
+expect_cmd "serving $mnt after reload" wait_for 30 serving
 expect_eq "state after reload" active "$(systemctl is-active procfsd)"
-expect_eq "main PID after reload" "$pid" "$(main_pid)"
-expect_cmd "serving $mnt after reload" serving
+check_kept reload "$id"
+pid=$(main_pid)
 
-# Readers keep reading through the restart; how many reads fail is reported (live handover,
-# SPEC §5, is a separate promise; this suite asserts only that the mount comes back).
-(
-	end=$(($(date +%s) + 8)) ok=0 bad=0
-	while [ "$(date +%s)" -lt "$end" ]; do
-		if grep -q '^MemTotal:' "$mnt/proc/meminfo" 2>/dev/null; then ok=$((ok + 1)); else bad=$((bad + 1)); fi
-	done
-	echo "reads during restart: $ok served, $bad failed"
-) &
-reader=$!
+readers 8
 sleep 1
 expect_cmd "systemctl restart procfsd" systemctl restart procfsd
 expect_cmd "serving $mnt after restart" wait_for 30 serving
 expect_eq "state after restart" active "$(systemctl is-active procfsd)"
 new=$(main_pid)
-if [ "$new" != "$pid" ] && [ "$new" != 0 ]; then pass "restart started a new process ($pid -> $new)"; else fail "main PID after restart: $pid -> $new"; fi
-expect_eq "mounts at $mnt after restart" 1 "$(findmnt -n -M "$mnt" | wc -l)"
-wait "$reader"
+if [ "$new" != "$pid" ] && [ "$new" != 0 ]; then
+	pass "restart started a new process ($pid -> $new)"
+else
+	fail "main PID after restart: $pid -> $new"
+fi
+check_kept restart "$id"
 
 expect_cmd "systemctl stop procfsd" systemctl stop procfsd
 expect_eq "state after stop" inactive "$(systemctl is-active procfsd)"
 expect_cmd "$mnt unmounted after stop" wait_for 10 sh -c "! findmnt -n -M $mnt >/dev/null"
 expect_eq "procfsd processes left" "" "$(pgrep -x procfsd)"
 
-journalctl -u procfsd --no-pager -o cat | tail -n 20
+journalctl -u procfsd --no-pager -o cat | tail -n 30
 finish
