@@ -69,42 +69,61 @@ type hookRun struct {
 // namespace, what it left mounted under the bundle.
 func runHook(t *testing.T, cg *cgroup, stdin []byte, bundle string, args ...string) hookRun {
 	t.Helper()
+	return startHook(t, cg, stdin, bundle, args...).wait(t)
+}
+
+// startedHook is a hook run in progress.
+type startedHook struct {
+	cmd            interface{ Wait() error }
+	kill           func()
+	stdout, stderr *bytes.Buffer
+	bundle         string
+	args           []string
+}
+
+func startHook(t *testing.T, cg *cgroup, stdin []byte, bundle string, args ...string) *startedHook {
+	t.Helper()
 	bin := namedTarget(t, "procfsd").bin
 	script := fmt.Sprintf(`%s hook "$@" < %s; echo "rc=$?"; cat /proc/self/mountinfo`, shellQuote(bin), shellQuote(writeTemp(t, stdin)))
 	cmd := gated(append([]string{"unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh"}, args...)...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	h := &startedHook{cmd: cmd, kill: func() { killGroup(cmd) }, stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}, bundle: bundle, args: args}
+	cmd.Stdout, cmd.Stderr = h.stdout, h.stderr
 	if err := startGated(cg, cmd); err != nil {
 		t.Fatal(err)
 	}
+	return h
+}
+
+func (h *startedHook) wait(t *testing.T) hookRun {
+	t.Helper()
 	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	go func() { done <- h.cmd.Wait() }()
 	select {
 	case err := <-done:
 		if err != nil {
-			t.Fatalf("hook shell: %v: %s", err, stderr.String())
+			t.Fatalf("hook shell: %v: %s", err, h.stderr.String())
 		}
 	case <-time.After(60 * time.Second):
-		killGroup(cmd)
+		h.kill()
 		<-done
-		t.Fatalf("hook still running after 60s: %s", stderr.String())
+		t.Fatalf("hook still running after 60s: %s", h.stderr.String())
 	}
 	var r hookRun
-	r.stderr = stderr.String()
-	lines := strings.Split(stdout.String(), "\n")
+	r.stderr = h.stderr.String()
+	lines := strings.Split(h.stdout.String(), "\n")
 	code, ok := strings.CutPrefix(lines[0], "rc=")
 	if !ok {
-		t.Fatalf("hook output %q", stdout.String())
+		t.Fatalf("hook output %q", h.stdout.String())
 	}
 	r.code, _ = strconv.Atoi(code)
 	for _, l := range lines[1:] {
 		pre, post, ok := strings.Cut(l, " - ")
-		if f := strings.Fields(pre); ok && len(f) >= 5 && bundle != "" && strings.HasPrefix(f[4], bundle+"/") &&
+		if f := strings.Fields(pre); ok && len(f) >= 5 && h.bundle != "" && strings.HasPrefix(f[4], h.bundle+"/") &&
 			strings.HasPrefix(post, "fuse.procfsd ") {
-			r.mounts = append(r.mounts, strings.TrimPrefix(f[4], bundle+"/rootfs/"))
+			r.mounts = append(r.mounts, strings.TrimPrefix(f[4], h.bundle+"/rootfs/"))
 		}
 	}
-	t.Logf("procfsd hook %v: exit %d, mounts %v, stderr %q", args, r.code, r.mounts, r.stderr)
+	t.Logf("procfsd hook %v: exit %d, mounts %v, stderr %q", h.args, r.code, r.mounts, r.stderr)
 	return r
 }
 
