@@ -70,3 +70,28 @@ clean:
 
 # The cgroup v2 + systemd VM suite (make vm-test; make test runs it where it can).
 include vm/vm.mk
+
+# Switches and opt-out (issue 4). `make install` puts the binary where procfsd.service and the
+# hooks.d entry expect it, and the OCI hook where podman and CRI-O look for hooks
+# (containers-common's default hooks directory). DESTDIR and PREFIX work as usual.
+PREFIX ?= /usr/local
+OCI_HOOKS_DIR ?= /usr/share/containers/oci/hooks.d
+# FUZZTIME is how long `make fuzz` (part of `make test`) runs each fuzz target.
+FUZZTIME ?= 5s
+
+.PHONY: install install-hook fuzz
+install: install-hook
+install-hook: build
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/procfsd
+	install -d $(DESTDIR)$(OCI_HOOKS_DIR)
+	sed 's#/usr/local/bin/procfsd#$(PREFIX)/bin/procfsd#' systemd/oci-hooks.d/procfsd.json > $(DESTDIR)$(OCI_HOOKS_DIR)/procfsd.json
+	chmod 0644 $(DESTDIR)$(OCI_HOOKS_DIR)/procfsd.json
+
+# A short run of every fuzz target from its seed corpus on; go test runs one target at a time.
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParseSwitch$$' -fuzztime $(FUZZTIME) ./fs
+	$(GO) test -run '^$$' -fuzz '^FuzzParseStateFile$$' -fuzztime $(FUZZTIME) ./fs
+	$(GO) test -run '^$$' -fuzz '^FuzzParseState$$' -fuzztime $(FUZZTIME) ./cmd/procfsd
+	$(GO) test -run '^$$' -fuzz '^FuzzParseConfig$$' -fuzztime $(FUZZTIME) ./cmd/procfsd
+
+test: fuzz

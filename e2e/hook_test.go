@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -213,4 +214,35 @@ func TestHookInputErrors(t *testing.T) {
 		}
 	})
 	d.alive(t)
+}
+
+// TestMakeInstall: `make install` installs the binary and a hooks.d entry that podman and
+// CRI-O accept (runtime-spec hooks: createContainer) and that points at that binary.
+func TestMakeInstall(t *testing.T) {
+	dest := t.TempDir()
+	out, err := exec.Command("make", "-C", "..", "install", "DESTDIR="+dest, "PREFIX=/opt/procfsd").CombinedOutput()
+	if err != nil {
+		t.Fatalf("make install: %v\n%s", err, out)
+	}
+	bin := filepath.Join(dest, "opt/procfsd/bin/procfsd")
+	if out, err := exec.Command(bin, "hook", "-h").CombinedOutput(); err != nil || !strings.Contains(string(out), "-fail-closed") {
+		t.Errorf("installed binary: hook -h: %v: %s", err, out)
+	}
+	b := readFile(t, filepath.Join(dest, "usr/share/containers/oci/hooks.d/procfsd.json"))
+	var h struct {
+		Version string `json:"version"`
+		Hook    struct {
+			Path string   `json:"path"`
+			Args []string `json:"args"`
+		} `json:"hook"`
+		When   map[string]any `json:"when"`
+		Stages []string       `json:"stages"`
+	}
+	if err := json.Unmarshal(b, &h); err != nil {
+		t.Fatalf("installed hooks.d entry: %v", err)
+	}
+	if h.Version != "1.0.0" || h.Hook.Path != "/opt/procfsd/bin/procfsd" || len(h.Hook.Args) < 2 || h.Hook.Args[1] != "hook" ||
+		len(h.Stages) != 1 || h.Stages[0] != "createContainer" || h.When["always"] != true {
+		t.Errorf("installed hooks.d entry: %+v", h)
+	}
 }
