@@ -56,6 +56,7 @@ func New(cgroupRoot, procRoot string) (*Reader, error) {
 	r.finder = scan
 	if samePIDNamespace(procRoot) {
 		r.finder = chainFinder{&ioctlFinder{procRoot: procRoot}, scan}
+		r.resolved.pidfds = true // PIDs under procRoot are ours to open (cache.go)
 	}
 	return r, nil
 }

@@ -17,16 +17,20 @@ import (
 //     own cgroup.
 //
 // A process that has exited is ErrProcessGone. Results are cached by (pid, start time) for a
-// short time, so a cached Resolve is one read of /proc/<pid>/stat.
+// short time; a cached Resolve is one pidfd liveness check (or, without pidfds, one read of
+// /proc/<pid>/stat).
 func (r *Reader) Resolve(pid int) (*Container, error) {
 	if pid <= 0 {
 		return nil, fmt.Errorf("resolve pid %d: invalid pid", pid)
+	}
+	now := r.now()
+	if c, ok := r.resolved.alive(pid, now); ok { // a pidfd proves the same process (cache.go)
+		return c, nil
 	}
 	_, start, err := readStat(r.procRoot, pid)
 	if err != nil {
 		return nil, err
 	}
-	now := r.now()
 	if c, ok := r.resolved.get(pid, start, now); ok {
 		return c, nil
 	}
@@ -34,14 +38,17 @@ func (r *Reader) Resolve(pid int) (*Container, error) {
 	if err != nil {
 		return nil, err
 	}
+	pidfd := r.resolved.open(pid)
 	// The PID may have been reused while its files were read: only an unchanged start time
-	// proves that everything read belongs to the process the key names.
-	if _, again, err := readStat(r.procRoot, pid); err != nil {
-		return nil, err
-	} else if again != start {
+	// proves that everything read (and the pidfd) belongs to the process the key names.
+	if _, again, err := readStat(r.procRoot, pid); err != nil || again != start {
+		closePidfd(pidfd)
+		if err != nil {
+			return nil, err
+		}
 		return nil, fmt.Errorf("resolve pid %d: %w: pid reused during lookup", pid, ErrProcessGone)
 	}
-	r.resolved.put(pid, start, c, now)
+	r.resolved.putFD(pid, start, c, now, pidfd)
 	return c, nil
 }
 

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"golang.org/x/sys/unix"
@@ -27,12 +26,10 @@ type renderCtx struct {
 // userHZ is USER_HZ, the unit of /proc/stat (include/asm-generic/param.h).
 const userHZ = 100
 
+// host returns the host's /proc/<name>, at most hostTTL old (cache.go). The bytes are shared:
+// renderers only read them.
 func (r *renderCtx) host(name string) ([]byte, error) {
-	data, err := os.ReadFile(filepath.Join(r.srv.cfg.ProcRoot, name))
-	if err != nil {
-		return nil, fmt.Errorf("read host %s: %w", name, err)
-	}
-	return data, nil
+	return r.srv.cache.hostFile(r.srv.cfg.ProcRoot+"/"+name, readHostFile)
 }
 
 func renderMeminfo(r *renderCtx, w *bytes.Buffer) error {
@@ -40,7 +37,7 @@ func renderMeminfo(r *renderCtx, w *bytes.Buffer) error {
 	if err != nil {
 		return err
 	}
-	m, err := r.srv.cgroups.Memory(r.c)
+	m, err := r.memory()
 	if err != nil {
 		return err
 	}
@@ -56,7 +53,7 @@ func renderSwaps(r *renderCtx, w *bytes.Buffer) error {
 	if err != nil {
 		return err
 	}
-	m, err := r.srv.cgroups.Memory(r.c)
+	m, err := r.memory()
 	if err != nil {
 		return err
 	}
@@ -68,7 +65,7 @@ func renderVmstat(r *renderCtx, w *bytes.Buffer) error {
 	if err != nil {
 		return err
 	}
-	m, err := r.srv.cgroups.Memory(r.c)
+	m, err := r.memory()
 	if err != nil {
 		return err
 	}
@@ -86,7 +83,7 @@ func renderVmstat(r *renderCtx, w *bytes.Buffer) error {
 
 // visibleCPUs is the host CPU numbers the container sees, in order (SPEC §2.3).
 func (r *renderCtx) visibleCPUs() (cgroupview.CPU, []int, error) {
-	cpu, err := r.srv.cgroups.CPU(r.c)
+	cpu, err := r.cpu()
 	if err != nil {
 		return cpu, nil, err
 	}
@@ -127,7 +124,7 @@ func renderStat(r *renderCtx, w *bytes.Buffer) error {
 	if err != nil {
 		return err
 	}
-	tasks, err := r.srv.cgroups.Tasks(r.c)
+	tasks, err := r.tasks()
 	if err != nil {
 		return err
 	}
@@ -173,7 +170,7 @@ func (r *renderCtx) uptime() (float64, error) {
 }
 
 func renderLoadavg(r *renderCtx, w *bytes.Buffer) error {
-	tasks, err := r.srv.cgroups.Tasks(r.c)
+	tasks, err := r.tasks()
 	if err != nil {
 		return err
 	}
