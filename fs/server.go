@@ -54,6 +54,8 @@ type Server struct {
 	// hostIsolated is the host switch stats_isolated (SPEC §3).
 	hostIsolated atomic.Bool
 	pageSize     uint64
+	// cache holds host files and container views for a few tens of ms (cache.go).
+	cache renderCache
 
 	saveMu   sync.Mutex    // serialises writes of the state file
 	saved    atomic.Uint64 // switches.version at the last save
