@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -188,6 +189,19 @@ func prepareShare(t *testing.T, run string, suites []string) string {
 			dst = filepath.Join(share, "hooks.d", filepath.Base(src))
 		}
 		copyShipped(t, src, dst)
+	}
+	// The e2e package reads repository files relative to its own directory (../testdata,
+	// ../systemd): the guest runs it from a copy of those directories.
+	if slices.Contains(suites, "e2e") {
+		for _, dir := range []string{"testdata", "systemd"} {
+			dst := filepath.Join(share, "src")
+			if err := os.MkdirAll(dst, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if out, err := exec.Command("cp", "-a", filepath.Join(root, dir), dst).CombinedOutput(); err != nil {
+				t.Fatalf("copy %s to the share: %v\n%s", dir, err, out)
+			}
+		}
 	}
 	built := map[string]bool{}
 	for _, s := range suites {

@@ -59,7 +59,7 @@ echo "$out"
 expect_report "no limits" "$out" meminfo_total_kb="$host_memtotal_kb" cpuinfo_processors=4 online=0-3
 
 if /usr/local/bin/procfsd hook -h >/dev/null 2>&1; then
-	hook_dir=/etc/containers/oci/hooks.d
+	hook_dir=/usr/share/containers/oci/hooks.d # where podman looks (README: make install)
 	mkdir -p "$hook_dir"
 	if ls "$PROCFSD_VM_SHARE"/hooks.d/*.json >/dev/null 2>&1; then
 		cp "$PROCFSD_VM_SHARE"/hooks.d/*.json "$hook_dir/"
