@@ -150,7 +150,6 @@ func procfsdMounts(t testing.TB, mnt string) []string {
 	return out
 }
 
-
 func firstLineOf(b []byte) string {
 	line, _, _ := bytes.Cut(b, []byte("\n"))
 	return string(line)
