@@ -9,5 +9,5 @@ func Adopt(fd int, mountpoint string, init []byte) *Conn {
 	if len(init) > 0 {
 		saved = append([]byte(nil), init...)
 	}
-	return &Conn{FD: fd, Mountpoint: mountpoint, init: saved}
+	return &Conn{FD: fd, Mountpoint: mountpoint, init: saved, adopted: true}
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"go.uber.org/zap"
@@ -37,6 +38,9 @@ type Conn struct {
 
 	mu   sync.Mutex
 	init []byte
+	// adopted marks a descriptor inherited from a predecessor (Adopt): its INIT is replayed and
+	// the requests the predecessor left unanswered are recovered.
+	adopted bool
 }
 
 // Mount opens /dev/fuse and mounts a procfsd tree at mountpoint, creating the directory.
@@ -81,32 +85,66 @@ func (c *Conn) saveInit(req []byte) {
 }
 
 // Serve answers the connection's requests until ctx ends or the connection goes away. It runs
-// the load sampler beside the request loops.
+// the load sampler and the history saver beside the request loops.
+//
+// When ctx ends, the loops stop at a request boundary: each finishes the request it holds and
+// writes its reply, then reads no more; Serve returns once all have stopped. Requests that
+// arrive meanwhile wait in the kernel for whoever serves the descriptor next (a successor
+// process, SPEC §5), and the server's state can then be exported consistently.
 func (s *Server) Serve(ctx context.Context, conn *Conn) error {
 	ps := fuse.NewProtocolServer(s.fs, &fuse.MountOptions{
-		MaxWrite:      maxWrite,
-		DisableXAttrs: true,
+		MaxWrite: maxWrite,
 		// Plain READDIR: listings are tiny and attributes come from the kernel's cache.
 		DisableReadDirPlus: true,
 		Logger:             zap.NewStdLog(s.log.Named("fuse")),
 	})
-	if init := conn.InitRequest(); init != nil {
-		// Adopted connection: the kernel will not send INIT again; replay it.
-		ps.HandleRequest([][]byte{init}, [][]byte{make([]byte, 4096)})
+	s.seedHandles()
+	j := s.openJournal(conn)
+	defer j.Close()
+	if conn.adopted {
+		s.recover(conn, ps, j)
+	} else if j != nil {
+		j.Reset() // a fresh mount: nothing of an older connection applies
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go s.sampleLoads(ctx)
+	// Non-blocking reads, and a poll that an eventfd can interrupt, make the loops stoppable;
+	// blocking reads on /dev/fuse can only be ended by a signal (README "Design notes").
+	if err := unix.SetNonblock(conn.FD, true); err != nil {
+		return fmt.Errorf("set /dev/fuse non-blocking: %w", err)
+	}
+	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		return fmt.Errorf("create eventfd: %w", err)
+	}
+	defer unix.Close(wake)
 
+	bg, cancelBg := context.WithCancel(context.Background())
+	var bgDone sync.WaitGroup
+	bgDone.Add(2)
+	go func() { defer bgDone.Done(); s.sampleLoads(bg) }()
+	go func() { defer bgDone.Done(); s.saveHistoryLoop(bg) }()
+
+	var stopping atomic.Bool
 	readers := max(4, 2*runtime.GOMAXPROCS(0))
 	errc := make(chan error, readers)
-	for range readers {
-		go func() { errc <- s.loop(conn, ps) }()
+	var loops sync.WaitGroup
+	for i := range readers {
+		loops.Add(1)
+		go func() { defer loops.Done(); errc <- s.loop(conn, ps, j, j.slot(i), wake, &stopping) }()
+	}
+	stop := func() {
+		stopping.Store(true)
+		unix.Write(wake, []byte{1, 0, 0, 0, 0, 0, 0, 0})
+		loops.Wait()
+		cancelBg()
+		bgDone.Wait()
+		s.saveHistory()
 	}
 	if err := pollHack(conn.Mountpoint); err != nil {
+		stop()
 		return err
 	}
-	if err := s.startControl(ctx); err != nil { // control socket and switch saver (switch_server.go)
+	if err := s.startControl(bg); err != nil { // control socket and switch saver (switch_server.go)
+		stop()
 		return err
 	}
 	if s.cfg.OnReady != nil {
@@ -114,42 +152,84 @@ func (s *Server) Serve(ctx context.Context, conn *Conn) error {
 	}
 	select {
 	case <-ctx.Done():
-		return nil
-	case err := <-errc:
-		return err
+		err = nil
+	case err = <-errc:
 	}
+	stop()
+	return err
 }
 
-// loop reads one request at a time, answers it and writes the reply. Several loops share the
-// descriptor; the kernel hands each request to exactly one reader.
-func (s *Server) loop(conn *Conn, ps *fuse.ProtocolServer) error {
+// loop reads one request at a time, answers it and writes the reply, until stopping is set or
+// the connection goes away. Several loops share the descriptor; the kernel hands each request
+// to exactly one reader. A loop reads first and polls only when nothing is queued, so a busy
+// server pays no poll; the descriptor is registered EPOLLEXCLUSIVE, so a request wakes one idle
+// loop, not all of them.
+func (s *Server) loop(conn *Conn, ps *fuse.ProtocolServer, j *Journal, slot journalSlot, wake int, stopping *atomic.Bool) error {
+	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("create epoll: %w", err)
+	}
+	defer unix.Close(ep)
+	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, conn.FD, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLEXCLUSIVE, Fd: int32(conn.FD)}); err != nil {
+		return fmt.Errorf("poll /dev/fuse: %w", err)
+	}
+	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, wake, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wake)}); err != nil {
+		return fmt.Errorf("poll eventfd: %w", err)
+	}
+	events := make([]unix.EpollEvent, 2)
 	in := make([]byte, maxWrite+64<<10)
 	out := make([]byte, maxRead+4096)
-	for {
+	for !stopping.Load() {
 		n, err := unix.Read(conn.FD, in)
 		switch {
-		case errors.Is(err, unix.EINTR), errors.Is(err, unix.EAGAIN), errors.Is(err, unix.ENOENT):
+		case errors.Is(err, unix.EAGAIN):
+			if _, err := unix.EpollWait(ep, events, -1); err != nil && !errors.Is(err, unix.EINTR) {
+				return fmt.Errorf("poll /dev/fuse: %w", err)
+			}
+			continue
+		case errors.Is(err, unix.EINTR), errors.Is(err, unix.ENOENT):
 			continue // interrupted, or a request the kernel withdrew
 		case errors.Is(err, unix.ENODEV):
 			return nil // unmounted and released
 		case err != nil:
 			return fmt.Errorf("read /dev/fuse: %w", err)
 		}
-		req := in[:n]
-		if n >= inHeaderSize && binary.LittleEndian.Uint32(req[4:8]) == opInit {
-			conn.saveInit(req)
-		}
-		m, _ := ps.HandleRequest([][]byte{req}, [][]byte{out})
-		if m == 0 {
-			continue // FORGET and friends take no reply
-		}
-		if _, err := unix.Write(conn.FD, out[:m]); err != nil && !errors.Is(err, unix.ENOENT) {
-			if errors.Is(err, unix.ENODEV) {
-				return nil
-			}
-			s.log.Debug("write reply", zap.Error(err))
+		if gone := s.answer(conn, ps, j, slot, in[:n], out); gone {
+			return nil
 		}
 	}
+	return nil
+}
+
+// answer serves one request and writes its reply; it reports whether the connection is gone.
+// The request is journalled while it is being answered (journal.go).
+func (s *Server) answer(conn *Conn, ps *fuse.ProtocolServer, j *Journal, slot journalSlot, req, out []byte) (gone bool) {
+	if len(req) >= inHeaderSize && binary.LittleEndian.Uint32(req[4:8]) == opInit {
+		conn.saveInit(req)
+		if j != nil {
+			j.SaveInit(req)
+		}
+	}
+	slot.begin(req)
+	defer slot.end()
+	m, _ := ps.HandleRequest([][]byte{req}, [][]byte{out})
+	if m == 0 {
+		return false // FORGET and friends take no reply
+	}
+	return s.reply(conn, out[:m])
+}
+
+// reply writes one reply; it reports whether the connection is gone.
+func (s *Server) reply(conn *Conn, b []byte) (gone bool) {
+	_, err := unix.Write(conn.FD, b)
+	switch {
+	case err == nil, errors.Is(err, unix.ENOENT):
+		return false // ENOENT: the request was interrupted and withdrawn
+	case errors.Is(err, unix.ENODEV):
+		return true
+	}
+	s.log.Debug("write reply", zap.Error(err))
+	return false
 }
 
 // pollHack makes the kernel learn, before any client opens a file, that procfsd does not

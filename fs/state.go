@@ -23,6 +23,11 @@ type containerState struct {
 	load  *proc.Loadavg
 
 	logged sync.Map // file path → struct{}
+
+	// restored marks history a predecessor left (ImportHistory). It is trusted only for the same
+	// container: the first reader's container must have the same init, else the cgroup path was
+	// reused by a new container and its history starts afresh.
+	restored atomic.Bool
 }
 
 // containerStates maps a container ID to its state. Reads of different containers never
@@ -40,9 +45,29 @@ func (cs *containerStates) get(c *cgroupview.Container) *containerState {
 		v, _ = cs.m.LoadOrStore(c.ID, &containerState{})
 	}
 	st := v.(*containerState)
+	if st.restored.Load() {
+		if old := st.container.Load(); !sameContainer(old, c) {
+			fresh := &containerState{}
+			if !cs.m.CompareAndSwap(c.ID, st, fresh) {
+				return cs.get(c)
+			}
+			st = fresh
+		}
+		st.restored.Store(false)
+	}
 	st.container.Store(c)
 	st.lastRead.Store(time.Now().UnixNano())
 	return st
+}
+
+// sameContainer reports whether restored history of old belongs to c: the same init process.
+// For callers in the host PID namespace InitStart is the caller's own start, so only the path
+// (the key) can be compared.
+func sameContainer(old, c *cgroupview.Container) bool {
+	if old == nil || old.InitPID != c.InitPID {
+		return false
+	}
+	return c.InitPID == 0 || old.InitStart == c.InitStart
 }
 
 func (cs *containerStates) each(f func(id string, st *containerState)) {
@@ -94,4 +119,60 @@ func (st *containerState) logOnce(log *zap.Logger, file string, c *cgroupview.Co
 	}
 	log.Warn("cannot render file for container; serving the host file",
 		zap.String("container", c.ID), zap.String("file", file), zap.Error(err))
+}
+
+// History is what procfsd remembers about containers, as plain data: handed to a successor
+// process and persisted under --state-dir, so that a restart, upgrade or crash neither resets
+// the load averages that `uptime` and `top` show nor moves /proc/stat counters back (SPEC §2.3,
+// §2.4, §5).
+type History struct {
+	Saved      time.Time          `json:"saved"`
+	Containers []ContainerHistory `json:"containers"`
+}
+
+// ContainerHistory is one container's history.
+type ContainerHistory struct {
+	Container cgroupview.Container `json:"container"`
+	LastRead  time.Time            `json:"last_read"`
+	Clock     proc.CPUClockState   `json:"clock"`
+	Load      *proc.LoadavgState   `json:"load,omitempty"`
+}
+
+// ExportHistory returns every container's history. Readers may go on meanwhile: each
+// container is copied under its own lock.
+func (s *Server) ExportHistory() History {
+	h := History{Saved: time.Now()}
+	s.states.each(func(id string, st *containerState) {
+		c := st.container.Load()
+		if c == nil {
+			return
+		}
+		ch := ContainerHistory{Container: *c, LastRead: time.Unix(0, st.lastRead.Load())}
+		st.mu.Lock()
+		ch.Clock = st.clock.Snapshot()
+		if st.load != nil {
+			l := st.load.Snapshot()
+			ch.Load = &l
+		}
+		st.mu.Unlock()
+		h.Containers = append(h.Containers, ch)
+	})
+	return h
+}
+
+// ImportHistory installs h's containers, replacing what the server has for them. Call it
+// before serving.
+func (s *Server) ImportHistory(h History) {
+	for _, ch := range h.Containers {
+		c := ch.Container
+		st := &containerState{}
+		st.restored.Store(true)
+		st.container.Store(&c)
+		st.lastRead.Store(ch.LastRead.UnixNano())
+		st.clock.Restore(ch.Clock)
+		if ch.Load != nil {
+			st.load = proc.RestoreLoadavg(*ch.Load, s.cfg.LoadavgInterval)
+		}
+		s.states.m.Store(c.ID, st)
+	}
 }

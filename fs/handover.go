@@ -1,0 +1,258 @@
+package fs
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"procfsd/cgroupview"
+)
+
+// Handover: a process that stops serving (Serve returned after ctx ended) exports what its
+// successor needs besides the /dev/fuse descriptor: the INIT request, the open handles with
+// their snapshots, and the containers' history. The successor imports it before it serves.
+// Under a supervisor or after a crash there is no export; the successor then has the journal
+// (INIT and the requests in flight) and the history saved under --state-dir.
+
+// handoverState is the serialised form; it travels in a memfd (cmd/procfsd).
+type handoverState struct {
+	Init       []byte        `json:"init"`
+	NextHandle uint64        `json:"next_handle"`
+	Handles    []handleState `json:"handles"`
+	History    History       `json:"history"`
+}
+
+// handleState is one open file: everything the successor needs to continue its snapshot.
+type handleState struct {
+	Fh        uint64                `json:"fh"`
+	Node      uint64                `json:"node"`
+	Pid       int                   `json:"pid"`
+	Uid       uint32                `json:"uid"`
+	Container *cgroupview.Container `json:"container,omitempty"`
+	Data      []byte                `json:"data,omitempty"`
+}
+
+// ExportHandover serialises the server's state for a successor. Call it after Serve returned.
+func (s *Server) ExportHandover(conn *Conn) ([]byte, error) {
+	st := handoverState{Init: conn.InitRequest(), NextHandle: s.handles.next.Load(), History: s.ExportHistory()}
+	s.handles.m.Range(func(k, v any) bool {
+		h := v.(*handle)
+		h.mu.Lock()
+		st.Handles = append(st.Handles, handleState{Fh: k.(uint64), Node: h.node.id, Pid: h.pid, Uid: h.uid,
+			Container: h.container, Data: h.data})
+		h.mu.Unlock()
+		return true
+	})
+	b, err := json.Marshal(&st)
+	if err != nil {
+		return nil, fmt.Errorf("encode handover state: %w", err)
+	}
+	return b, nil
+}
+
+// ImportHandover installs a predecessor's state and returns its INIT request, for Adopt. Call
+// it before Serve.
+func (s *Server) ImportHandover(data []byte) ([]byte, error) {
+	var st handoverState
+	if err := json.Unmarshal(data, &st); err != nil {
+		return nil, fmt.Errorf("decode handover state: %w", err)
+	}
+	s.handles.next.Store(st.NextHandle)
+	for _, hs := range st.Handles {
+		n := s.tree.byID[hs.Node]
+		if n == nil {
+			continue // a node this version no longer has; its READs answer ENOENT
+		}
+		s.handles.put(hs.Fh, &handle{node: n, pid: hs.Pid, uid: hs.Uid, container: hs.Container, data: hs.Data})
+	}
+	s.ImportHistory(st.History)
+	return st.Init, nil
+}
+
+// seedHandles starts handle numbers at a random high base unless a predecessor's state set
+// them: after a crash the successor cannot know which numbers the kernel still holds, and a
+// reused number would give one open file another's snapshot.
+func (s *Server) seedHandles() {
+	s.handles.next.CompareAndSwap(0, uint64(rand.Uint32()&0xffffff|1)<<40)
+}
+
+// openJournal maps the journal under --state-dir; without a state dir, or if it cannot be
+// mapped, the server runs without one and says so.
+func (s *Server) openJournal(conn *Conn) *Journal {
+	if s.cfg.StateDir == "" {
+		return nil
+	}
+	j, err := OpenJournal(s.cfg.StateDir)
+	if err != nil {
+		s.log.Warn("no request journal: requests in flight at a crash cannot be recovered from it", zap.Error(err))
+		return nil
+	}
+	return j
+}
+
+// ResetJournal clears the journal under dir: a supervisor that mounts afresh calls it before
+// its first server starts, so that nothing of an older connection is replayed.
+func ResetJournal(dir string) error {
+	j, err := OpenJournal(dir)
+	if err != nil {
+		return err
+	}
+	j.Reset()
+	return j.Close()
+}
+
+// recover prepares an adopted connection: it replays INIT into the protocol server (the kernel
+// sends it once per connection), answers the requests the journal shows in flight, and asks the
+// kernel to resend whatever else a dead predecessor had read but not answered.
+func (s *Server) recover(conn *Conn, ps *fuse.ProtocolServer, j *Journal) {
+	init := conn.InitRequest()
+	if init == nil && j != nil {
+		if init = j.Init(); init != nil {
+			conn.saveInit(init)
+		}
+	}
+	out := make([]byte, maxRead+4096)
+	var initReply []byte
+	if init != nil {
+		m, _ := ps.HandleRequest([][]byte{init}, [][]byte{out})
+		initReply = append([]byte(nil), out[:m]...)
+	}
+	if j != nil {
+		for _, p := range j.pending() {
+			s.replay(conn, ps, p, initReply, out)
+			p.slot.end()
+		}
+	}
+	if err := notifyResend(conn.FD); err != nil {
+		s.log.Debug("kernel cannot resend requests in flight (FUSE_NOTIFY_RESEND needs Linux 6.9)", zap.Error(err))
+	}
+}
+
+// replay answers one journalled request. A request whose body did not fit its slot is answered
+// EINTR, which the caller may retry; INIT gets the reply of the replay above.
+func (s *Server) replay(conn *Conn, ps *fuse.ProtocolServer, p pendingRequest, initReply, out []byte) {
+	op := binary.LittleEndian.Uint32(p.req[4:8])
+	unique := binary.LittleEndian.Uint64(p.req[8:16])
+	s.log.Info("answering a request left in flight", zap.Uint32("opcode", op), zap.Uint64("unique", unique))
+	switch {
+	case op == opInit:
+		if initReply != nil {
+			s.reply(conn, initReply)
+		}
+	case !p.whole:
+		s.reply(conn, errorReply(unique, unix.EINTR))
+	default:
+		if m, _ := ps.HandleRequest([][]byte{p.req}, [][]byte{out}); m > 0 {
+			s.reply(conn, out[:m])
+		}
+	}
+}
+
+// outHeaderSize is sizeof(struct fuse_out_header); notifyResendCode is FUSE_NOTIFY_RESEND
+// (include/uapi/linux/fuse.h, Linux 6.9, fs/fuse/dev.c fuse_resend).
+const (
+	outHeaderSize    = 16
+	notifyResendCode = 7
+)
+
+func errorReply(unique uint64, errno unix.Errno) []byte {
+	b := make([]byte, outHeaderSize)
+	binary.LittleEndian.PutUint32(b[0:4], outHeaderSize)
+	binary.LittleEndian.PutUint32(b[4:8], uint32(-int32(errno)))
+	binary.LittleEndian.PutUint64(b[8:16], unique)
+	return b
+}
+
+// notifyResend moves every request the connection's readers took but did not answer back to
+// the kernel's pending queue (marked with the FUSE_UNIQUE_RESEND bit); the loops then read them
+// again. It covers the instant between a read and its journal entry.
+func notifyResend(fd int) error {
+	b := make([]byte, outHeaderSize)
+	binary.LittleEndian.PutUint32(b[0:4], outHeaderSize)
+	binary.LittleEndian.PutUint32(b[4:8], notifyResendCode)
+	if _, err := unix.Write(fd, b); err != nil {
+		return fmt.Errorf("write FUSE_NOTIFY_RESEND: %w", err)
+	}
+	return nil
+}
+
+// historyName is the history file under --state-dir.
+const historyName = "history.json"
+
+// saveHistoryLoop saves the history every loadavg interval until ctx ends, so that a crash
+// loses at most one interval of it.
+func (s *Server) saveHistoryLoop(ctx context.Context) {
+	if s.cfg.StateDir == "" {
+		return
+	}
+	t := time.NewTicker(s.cfg.LoadavgInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.saveHistory()
+		}
+	}
+}
+
+// saveHistory writes the history file atomically (a new file renamed over the old).
+func (s *Server) saveHistory() {
+	if s.cfg.StateDir == "" {
+		return
+	}
+	if err := s.writeHistory(); err != nil {
+		s.log.Warn("save history", zap.Error(err))
+	}
+}
+
+func (s *Server) writeHistory() error {
+	b, err := json.Marshal(s.ExportHistory())
+	if err != nil {
+		return fmt.Errorf("encode history: %w", err)
+	}
+	if err := os.MkdirAll(s.cfg.StateDir, 0o700); err != nil {
+		return fmt.Errorf("create state dir: %w", err)
+	}
+	path := filepath.Join(s.cfg.StateDir, historyName)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return fmt.Errorf("write history: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("replace history: %w", err)
+	}
+	return nil
+}
+
+// LoadHistory imports the history saved under --state-dir, if there is one. A restart without
+// a handover (crash, plain restart) then continues the containers' counters and averages.
+func (s *Server) LoadHistory() error {
+	if s.cfg.StateDir == "" {
+		return nil
+	}
+	b, err := os.ReadFile(filepath.Join(s.cfg.StateDir, historyName))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read history: %w", err)
+	}
+	var h History
+	if err := json.Unmarshal(b, &h); err != nil {
+		return fmt.Errorf("decode history %s: %w", filepath.Join(s.cfg.StateDir, historyName), err)
+	}
+	s.ImportHistory(h)
+	return nil
+}
