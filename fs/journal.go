@@ -163,4 +163,3 @@ func (j *Journal) pending() []pendingRequest {
 	}
 	return out
 }
-
