@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+
+	"go.uber.org/zap"
 )
 
 // Errors of the control files (SPEC §3, §4), mapped to errno in errno.go.
@@ -72,7 +74,11 @@ func (s *Server) writeControl(n *node, pid int, uid uint32, data []byte) error {
 		}
 		if s.cfg.Kernel != nil {
 			// The helper is a fork/exec, which a FUSE request must not wait for (SPEC §5).
-			go s.setContainer(c, on, SourceWrite)
+			go func() {
+				if _, err := s.setContainer(c, on, SourceWrite); err != nil {
+					s.log.Error("set native container switch", zap.String("container", c.ID), zap.Error(err))
+				}
+			}()
 			return nil
 		}
 		_, err = s.setContainer(c, on, SourceWrite)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -54,6 +55,9 @@ func (s *Server) startControl(ctx context.Context) error {
 	return nil
 }
 
+// maxRequest bounds a request; a registration with a container's annotations is a few KiB.
+const maxRequest = 1 << 20
+
 // serveConn answers one request. Callers other than root are refused even if they got past
 // the socket's mode.
 func (s *Server) serveConn(conn *net.UnixConn) {
@@ -62,16 +66,17 @@ func (s *Server) serveConn(conn *net.UnixConn) {
 	cred, err := peerCred(conn)
 	var resp *Response
 	var req Request
+	// The request is read before the caller is judged, so that a refused caller gets the
+	// reason rather than a broken pipe; it is bounded and never acted on.
+	decodeErr := json.NewDecoder(io.LimitReader(conn, maxRequest)).Decode(&req)
 	switch {
 	case err != nil:
 		resp = &Response{Error: err.Error()}
 	case cred.Uid != 0:
 		resp = &Response{Error: fmt.Sprintf("uid %d: only root may use the control socket", cred.Uid)}
+	case decodeErr != nil:
+		resp = &Response{Error: fmt.Sprintf("decode request: %v", decodeErr)}
 	default:
-		if err := json.NewDecoder(conn).Decode(&req); err != nil {
-			resp = &Response{Error: fmt.Sprintf("decode request: %v", err)}
-			break
-		}
 		resp = s.handle(req, int(cred.Pid))
 	}
 	if resp.Error != "" {
