@@ -5,7 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -28,6 +30,7 @@ type serveFlags struct {
 	stateDir        string
 	logLevel        string
 	logFormat       string
+	supervise       bool
 }
 
 func (f *serveFlags) register(fl *flag.FlagSet) {
@@ -40,6 +43,7 @@ func (f *serveFlags) register(fl *flag.FlagSet) {
 	fl.StringVar(&f.stateDir, "state-dir", "/run/procfsd", "persisted switch state and the control socket")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&f.logFormat, "log-format", "json", "json or console")
+	fl.BoolVar(&f.supervise, "supervise", false, "without systemd: a small parent keeps the mount and restarts the server if it dies")
 }
 
 func runServe(args []string, stderr io.Writer) error {
@@ -65,6 +69,9 @@ func runServe(args []string, stderr io.Writer) error {
 	}
 	defer log.Sync()
 	cfg.Logger = log
+	if f.supervise {
+		return supervise(cfg, args)
+	}
 	return serve(cfg)
 }
 
@@ -117,26 +124,63 @@ func newLogger(level, format string, w io.Writer) (*zap.Logger, error) {
 }
 
 // serve mounts the tree and answers requests until SIGTERM or SIGINT, then unmounts, unless
-// systemd keeps the connection for a restart (sdglue.go).
+// systemd keeps the connection for a restart (sdglue.go) or a supervisor owns the mount
+// (supervise.go). SIGHUP hands the connection over to a fresh execution of the binary on disk
+// (handover.go).
 func serve(cfg fs.Config) error {
 	life := newLifecycle(cfg.Logger, cfg.Mountpoint)
-	cfg.OnReady = life.ready
+	cfg.OnReady = func() {
+		life.ready()
+		announceReady(cfg.StateDir, cfg.Logger)
+	}
 	srv, err := fs.New(cfg)
 	if err != nil {
 		return err
 	}
-	conn, err := life.mount()
+	conn, err := connect(srv, life, cfg)
 	if err != nil {
 		return err
 	}
+	if !supervised() {
+		if err := writePidFile(cfg.StateDir); err != nil {
+			cfg.Logger.Warn("pidfile", zap.Error(err))
+		}
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	cfg.Logger.Info("serving", zap.String("mountpoint", cfg.Mountpoint), zap.String("version", version))
-	serveErr := srv.Serve(ctx, conn)
-	if life.stopping() {
+	var serveErr error
+	for {
+		round, cancel := context.WithCancel(ctx)
+		var handing atomic.Bool
+		go func() {
+			select {
+			case <-hup:
+				handing.Store(true)
+				cancel()
+			case <-round.Done():
+			}
+		}()
+		serveErr = srv.Serve(round, conn)
+		cancel()
+		if !handing.Load() || serveErr != nil {
+			break
+		}
+		err := handOver(srv, conn, cfg.Logger)
+		cfg.Logger.Error("handover failed; serving on", zap.Error(err))
+		conn = fs.Adopt(conn.FD, cfg.Mountpoint, conn.InitRequest())
+	}
+	switch {
+	case supervised():
+		cfg.Logger.Info("leaving the mount to the supervisor")
+	case life.stopping():
 		cfg.Logger.Info("leaving the mount to systemd, which keeps the connection for a restart")
-	} else if err := conn.Unmount(); err != nil {
-		cfg.Logger.Warn("unmount", zap.Error(err))
+	default:
+		if err := conn.Unmount(); err != nil {
+			cfg.Logger.Warn("unmount", zap.Error(err))
+		}
 	}
 	cfg.Logger.Info("stopped", zap.String("mountpoint", cfg.Mountpoint))
 	return serveErr

@@ -1,0 +1,128 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+
+	"procfsd/fs"
+)
+
+// supervise is `serve --supervise`, for hosts without systemd: this process mounts the tree,
+// keeps the /dev/fuse descriptor and runs the server as a child, which it restarts when it
+// dies. The kernel's connection lives as long as a descriptor does, so a crashed server costs
+// containers a pause, not "Transport endpoint is not connected"; the successor answers what the
+// dead one left in flight (fs/journal.go, FUSE_NOTIFY_RESEND). The supervisor reads no
+// requests and runs none of the server's code, so it has little reason to crash itself.
+//
+// SIGHUP is passed to the server, which hands over to a new execution of the binary in the
+// same process (same pid, still this process's child). SIGTERM or SIGINT stops the server,
+// unmounts and exits.
+func supervise(cfg fs.Config, args []string) error {
+	log := cfg.Logger.With(zap.String("role", "supervisor"))
+	if err := writePidFile(cfg.StateDir); err != nil {
+		return err
+	}
+	conn, err := fs.Mount(cfg.Mountpoint)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := conn.Unmount(); err != nil {
+			log.Warn("unmount", zap.Error(err))
+		}
+		syscall.Close(conn.FD)
+	}()
+	if err := fs.ResetJournal(cfg.StateDir); err != nil {
+		log.Warn("reset journal", zap.Error(err))
+	}
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	fuse := os.NewFile(uintptr(conn.FD), "/dev/fuse")
+	childArgs := append([]string{"serve"}, withoutSupervise(args)...)
+	backoff := 50 * time.Millisecond
+	for gen := 1; ; gen++ {
+		cmd := exec.Command(selfPath, childArgs...)
+		cmd.ExtraFiles = []*os.File{fuse} // descriptor 3
+		cmd.Env = append(os.Environ(), envFuseFD+"=3", envSupervised+"=1", envGeneration+"="+strconv.Itoa(gen))
+		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		if err := cmd.Start(); err != nil {
+			return fmt.Errorf("start server: %w", err)
+		}
+		log.Info("server started", zap.Int("pid", cmd.Process.Pid), zap.Int("generation", gen))
+		started := time.Now()
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		stop, err := superviseChild(cmd, exited, sigs, log)
+		if stop {
+			return err
+		}
+		if err == nil {
+			// The server exits 0 only when asked or when the connection is gone.
+			return errors.New("server exited: the mount is gone")
+		}
+		log.Warn("server died; restarting it", zap.Error(err))
+		if time.Since(started) > 10*time.Second {
+			backoff = 50 * time.Millisecond
+		}
+		select {
+		case <-time.After(backoff):
+		case s := <-sigs:
+			if s != syscall.SIGHUP {
+				return nil
+			}
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// superviseChild waits for the server to exit or a signal to end it. stop says the supervisor
+// must exit, with err; otherwise err is how the server ended.
+func superviseChild(cmd *exec.Cmd, exited <-chan error, sigs <-chan os.Signal, log *zap.Logger) (stop bool, err error) {
+	for {
+		select {
+		case err := <-exited:
+			return false, err
+		case s := <-sigs:
+			if s == syscall.SIGHUP {
+				cmd.Process.Signal(syscall.SIGHUP)
+				continue
+			}
+			cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case err := <-exited:
+				if err != nil {
+					return true, fmt.Errorf("server: %w", err)
+				}
+			case <-time.After(10 * time.Second):
+				cmd.Process.Kill()
+				<-exited
+				log.Warn("server did not stop within 10s of SIGTERM; killed")
+			}
+			return true, nil
+		}
+	}
+}
+
+// withoutSupervise drops --supervise from serve's arguments.
+func withoutSupervise(args []string) []string {
+	var out []string
+	for _, a := range args {
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if strings.HasPrefix(a, "-") && name == "supervise" {
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
+}

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func init() {
+	commands["upgrade"] = command{"hand the running daemon's mount over to the binary now on disk", runUpgrade}
+}
+
+// runUpgrade sends SIGHUP to the daemon whose pidfile is in --state-dir and waits until the
+// new process says it serves (its readiness line under --state-dir changes): exit 0, or 1 if
+// the daemon died or did not become ready in time.
+func runUpgrade(args []string, stderr io.Writer) error {
+	fl := flag.NewFlagSet("upgrade", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	stateDir := fl.String("state-dir", "/run/procfsd", "the daemon's --state-dir")
+	fl.String("mountpoint", "/var/lib/procfsd", "the daemon's --mountpoint (unused: the state dir names the daemon)")
+	timeout := fl.Duration("timeout", 30*time.Second, "how long to wait for the new process")
+	if err := fl.Parse(args); err != nil {
+		return err
+	}
+	if fl.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, fl.Arg(0))
+	}
+	pid, err := readPid(filepath.Join(*stateDir, pidFileName))
+	if err != nil {
+		return err
+	}
+	readyPath := filepath.Join(*stateDir, readyFileName)
+	before, _ := os.ReadFile(readyPath)
+	if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
+		return fmt.Errorf("signal daemon %d: %w", pid, err)
+	}
+	deadline := time.Now().Add(*timeout)
+	for {
+		now, err := os.ReadFile(readyPath)
+		if err == nil && len(now) > 0 && string(now) != string(before) {
+			fmt.Printf("serving: %s", now)
+			return nil
+		}
+		if err := syscall.Kill(pid, 0); err != nil {
+			return fmt.Errorf("daemon %d exited during the upgrade", pid)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no new process ready within %v", *timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func readPid(path string) (int, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, fmt.Errorf("%w: no %s", errNoDaemon, path)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read pidfile: %w", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return 0, fmt.Errorf("read pidfile %s: bad pid %q", path, b)
+	}
+	if err := syscall.Kill(pid, 0); err != nil {
+		return 0, fmt.Errorf("%w: pid %d from %s: %v", errNoDaemon, pid, path, err)
+	}
+	return pid, nil
+}
