@@ -291,6 +291,24 @@ func TestPodmanHookSwitches(t *testing.T) {
 		if got := memTotalOf(t, memberRead(t, after[idC].Cgroup, meminfo)); got != memC {
 			t.Errorf("C (switch 1) after restart: MemTotal %d, want %d", got, memC)
 		}
+
+		// A removed container's cgroup goes, and with it its entry, also from the state file.
+		rm := append(append([]string{}, podmanCLI[1:]...), "rm", "-f", "-t", "0", b.name)
+		if out, err := exec.Command("podman", rm...).CombinedOutput(); err != nil {
+			t.Fatalf("podman rm %s: %v: %s", b.name, err, out)
+		}
+		poll(t, 20*time.Second, "entry of the removed container dropped", func() error {
+			if e, ok := d2.list(t)[idB]; ok {
+				return notYet("still listed: %+v", e)
+			}
+			if saved := string(readFile(t, filepath.Join(state, "switches.json"))); strings.Contains(saved, idB) {
+				return notYet("still in the state file")
+			}
+			return nil
+		})
+		if _, ok := d2.list(t)[idA]; !ok {
+			t.Errorf("the entry of running container A went too")
+		}
 		d2.alive(t)
 	})
 }
