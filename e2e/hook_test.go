@@ -201,6 +201,26 @@ func TestHookInputErrors(t *testing.T) {
 			t.Errorf("partial mounts left behind: %v", r.mounts)
 		}
 	})
+	t.Run("symlinked target", func(t *testing.T) {
+		// A container image whose /proc/stat is a symlink out of the rootfs must not get a
+		// mount on the host file it points at.
+		b := newFakeBundle(t, nil)
+		outside := filepath.Join(t.TempDir(), "host-file")
+		if err := os.WriteFile(outside, []byte("host\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		target := filepath.Join(b.rootfs, "proc/stat")
+		if err := os.Remove(target); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(outside, target); err != nil {
+			t.Fatal(err)
+		}
+		r := runHook(t, cg, b.state, b.dir, flags...)
+		if r.code != 1 || !strings.Contains(r.stderr, "resolves to") || len(r.mounts) != 0 {
+			t.Errorf("exit %d, stderr %q, mounts %v; want 1, a refusal and no mounts", r.code, r.stderr, r.mounts)
+		}
+	})
 	t.Run("daemon down", func(t *testing.T) {
 		down := []string{"--mountpoint", mnt, "--state-dir", t.TempDir()}
 		b := newFakeBundle(t, nil)
