@@ -44,6 +44,7 @@ func restartDirs(t *testing.T) (mnt, state string) {
 		}
 		os.RemoveAll(dir)
 	})
+	t.Logf("mountpoint %s", filepath.Join(dir, "mnt"))
 	mnt, state = filepath.Join(dir, "mnt"), filepath.Join(dir, "state")
 	if err := os.MkdirAll(mnt, 0o755); err != nil {
 		t.Fatal(err)

@@ -45,6 +45,13 @@ func deadContainer(t *testing.T, mnt, state string) (*unshareContainer, *daemon)
 	c := newUnshareContainer(t, shown, "R", cg, cg)
 	checkReattachedMem(t, c, 256<<20)
 	d.kill(t)
+	waitNotConnected(t, c)
+	return c, shown
+}
+
+// waitNotConnected waits until reading /proc/meminfo in c fails with ENOTCONN.
+func waitNotConnected(t *testing.T, c container) {
+	t.Helper()
 	poll(t, 10*time.Second, "ENOTCONN in the container after the crash", func() error {
 		out, err := run(c, "cat", "/proc/meminfo")
 		if err == nil || !strings.Contains(err.Error(), notConnected) {
@@ -52,11 +59,10 @@ func deadContainer(t *testing.T, mnt, state string) (*unshareContainer, *daemon)
 		}
 		return nil
 	})
-	return c, shown
 }
 
 // checkReattachedMem checks that meminfo in c shows mem.
-func checkReattachedMem(t *testing.T, c *unshareContainer, mem uint64) {
+func checkReattachedMem(t *testing.T, c container, mem uint64) {
 	t.Helper()
 	out := mustRun(t, c, "grep", "^MemTotal:", "/proc/meminfo")
 	if got, want := strings.Join(strings.Fields(out), " "), fmt.Sprintf("MemTotal: %d kB", mem/1024); got != want {
@@ -65,7 +71,7 @@ func checkReattachedMem(t *testing.T, c *unshareContainer, mem uint64) {
 }
 
 // readsAll reports the first virtual file that c cannot read, with the reason.
-func readsAll(c *unshareContainer, files []string) error {
+func readsAll(c container, files []string) error {
 	for _, rel := range files {
 		if _, err := run(c, "cat", "/"+rel); err != nil {
 			return err
@@ -176,4 +182,60 @@ func runReattach(t *testing.T, mountpoint string) reattachReport {
 		t.Errorf("report's mountpoint %q, want %q", r.Mountpoint, mountpoint)
 	}
 	return r
+}
+
+// TestReattachPodman: the same crash under a podman (runc) container, whose root is a
+// pivot_root'ed tree and whose bind mounts are read-only: the new daemon re-attaches them in
+// the container's own root, still read-only, and the container keeps running throughout.
+func TestReattachPodman(t *testing.T) {
+	if _, err := exec.LookPath("podman"); err != nil {
+		t.Fatalf("podman: %v (make deps installs it)", err)
+	}
+	mnt, state := restartDirs(t)
+	d1 := startRestartable(t, mnt, state, nil, nil)
+	d1.waitMounted(t)
+	shown := &daemon{target: namedTarget(t, "procfsd"), mnt: mnt}
+	c := startRuntimeContainer(t, shown, podmanCLI, limits{memory: 256 << 20}, "--rootfs", rootfs(t))
+	checkReattachedMem(t, c, 256<<20)
+	pid := podmanPID(t, c)
+	d1.kill(t)
+	waitNotConnected(t, c)
+
+	d2 := startRestartable(t, mnt, state, nil, nil)
+	d2.waitMounted(t)
+	files := append(append([]string{}, runcFiles...), onlineFile)
+	poll(t, 20*time.Second, "podman container reads every file after the new daemon started", func() error {
+		return readsAll(c, files)
+	})
+	checkReattachedMem(t, c, 256<<20)
+	if got := podmanPID(t, c); got != pid {
+		t.Errorf("the container's init changed from pid %s to %s", pid, got)
+	}
+	out := mustRun(t, c, "cat", "/proc/self/mountinfo")
+	for _, rel := range files {
+		found := false
+		for _, l := range strings.Split(out, "\n") {
+			f := strings.Fields(l)
+			if len(f) > 5 && f[4] == "/"+rel && strings.Contains(l, "fuse.procfsd") {
+				found = true
+				if !strings.HasPrefix(f[5], "ro,") {
+					t.Errorf("re-attached /%s is mounted %s, want read-only as podman mounted it", rel, f[5])
+				}
+			}
+		}
+		if !found {
+			t.Errorf("no procfsd mount at /%s in the container's mountinfo", rel)
+		}
+	}
+	d2.term(t)
+}
+
+func podmanPID(t *testing.T, c *runtimeContainer) string {
+	t.Helper()
+	args := append(append([]string{}, c.cli[1:]...), "inspect", "-f", "{{.State.Pid}}", c.name)
+	out, err := exec.Command(c.cli[0], args...).Output()
+	if err != nil {
+		t.Fatalf("podman inspect: %v", err)
+	}
+	return strings.TrimSpace(string(out))
 }
