@@ -166,11 +166,23 @@ func (s *Server) ctlSetContainer(arg string, on bool) (*Entry, error) {
 	case len(found) > 1:
 		return nil, fmt.Errorf("set-container: %q names %d containers; give the cgroup path", arg, len(found))
 	}
-	c, ok := s.cgroupByPath(arg)
-	if !ok {
-		return nil, fmt.Errorf("set-container: no container %q seen, and no such cgroup", arg)
+	for _, p := range candidatePaths(arg) {
+		if c, ok := s.cgroupByPath(p); ok {
+			return s.setContainer(c, on, SourceCtl)
+		}
 	}
-	return s.setContainer(c, on, SourceCtl)
+	return nil, fmt.Errorf("set-container: no container %q seen, and no such cgroup", arg)
+}
+
+// candidatePaths are the cgroups arg may name: itself, or for a full 64-digit runtime ID the
+// paths Docker and podman give a container they have not yet let read a file (cgroupfs and
+// systemd drivers).
+func candidatePaths(arg string) []string {
+	if len(arg) != 64 || !allHex(arg) {
+		return []string{arg}
+	}
+	return []string{"/docker/" + arg, "/system.slice/docker-" + arg + ".scope",
+		"/libpod_parent/libpod-" + arg, "/machine.slice/libpod-" + arg + ".scope"}
 }
 
 // cgroupByPath builds the container whose every controller path is p, if that cgroup exists.

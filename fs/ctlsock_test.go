@@ -110,3 +110,25 @@ func TestCtlClientProcess(t *testing.T) {
 	_, err := Call(state, Request{Op: "set-host", Value: &off}, 5*time.Second)
 	fmt.Println("client:", err)
 }
+
+// TestSetUnseenContainerByRuntimeID: a full runtime ID names the container's cgroup even
+// before the container was seen (Docker's cgroupfs layout here); a short one must have been seen.
+func TestSetUnseenContainerByRuntimeID(t *testing.T) {
+	cg := copyTree(t, "../testdata/native/cgroup")
+	id := strings.Repeat("5e", 32)
+	if err := os.MkdirAll(filepath.Join(cg, "memory/docker", id), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	srv := newSwitchServer(t, cg, "", nil)
+	if _, err := srv.ctlSetContainer(id[:12], false); err == nil {
+		t.Errorf("a 12-digit ID of a container never seen was accepted")
+	}
+	e, err := srv.ctlSetContainer(id, false)
+	if err != nil || e.ID != "/docker/"+id || e.Isolated || e.Source != SourceCtl {
+		t.Fatalf("set by full ID: %+v, %v", e, err)
+	}
+	// Now seen, the short ID finds it.
+	if e, err := srv.ctlSetContainer(id[:12], true); err != nil || e.ID != "/docker/"+id || !e.Isolated {
+		t.Errorf("set by short ID once seen: %+v, %v", e, err)
+	}
+}
