@@ -202,14 +202,15 @@ func (s *Server) sweepSwitches() {
 }
 
 // runSwitches saves state changes made on the read path and sweeps gone containers, until
-// ctx ends; it saves once more on the way out.
+// ctx ends. It does not save on the way out: every deliberate change was saved when it was
+// made, what the read path adds (first sights, Docker labels) is found again by the next
+// process, and a successor that adopted the mount (SPEC §5) may already own the file.
 func (s *Server) runSwitches(ctx context.Context) {
 	t := time.NewTicker(max(s.cfg.LoadavgInterval, time.Second))
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			s.changed()
 			return
 		case <-s.saveKick:
 			s.changed()
