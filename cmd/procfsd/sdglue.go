@@ -21,8 +21,9 @@ type lifecycle struct {
 	log        *zap.Logger
 	mountpoint string
 	conn       *fs.Conn
-	adopted    bool // the connection came back from the fd store
-	stored     bool // the connection is in the fd store, so the mount outlives this process
+	adopted    bool   // the connection was inherited, not mounted here
+	how        string // how it was inherited, for STATUS
+	stored     bool   // the connection is in the fd store, so the mount outlives this process
 }
 
 func newLifecycle(log *zap.Logger, mountpoint string) *lifecycle {
@@ -41,7 +42,7 @@ func (l *lifecycle) mount() (*fs.Conn, error) {
 		l.notify(systemd.RemoveFDs(fdNameFuse))
 		l.notify(systemd.RemoveFDs(fdNameInit))
 	} else if conn != nil {
-		l.conn, l.adopted = conn, true
+		l.conn, l.adopted, l.how = conn, true, "adopted from the fd store"
 		l.log.Info("adopted the connection kept in systemd's fd store", zap.String("mountpoint", l.mountpoint))
 		return conn, nil
 	}
@@ -58,10 +59,16 @@ func (l *lifecycle) mount() (*fs.Conn, error) {
 // ready is fs.Config.OnReady: the mount answers. Store the connection, tell systemd, start the
 // watchdog and repair containers whose mounts died with an earlier daemon.
 func (l *lifecycle) ready() {
-	l.stored = l.store()
-	how := "mounted"
-	if l.adopted {
-		how = "adopted from the fd store"
+	if l.conn != nil {
+		l.stored = l.store()
+	}
+	how := l.how
+	switch {
+	case how != "":
+	case l.adopted:
+		how = "adopted"
+	default:
+		how = "mounted"
 	}
 	l.notify(systemd.Ready)
 	l.notify(systemd.Status(fmt.Sprintf("serving %s (%s)", l.mountpoint, how)))
