@@ -10,7 +10,7 @@
 VM_TOOLS := qemu-system-x86_64 debootstrap mkfs.ext4 wget
 VM_DEB_PACKAGES := qemu-system-x86 debootstrap e2fsprogs wget debian-archive-keyring
 # The bound on the whole VM test: image build, boot and suites (CI's limit is 90 minutes).
-VM_TIMEOUT ?= 60m
+VM_TIMEOUT ?= 40m
 
 .PHONY: vm-deps vm-test vm-test-auto vm-clean
 

@@ -33,7 +33,7 @@ var suiteBinaries = map[string][]string{
 //
 // Environment: PROCFSD_VM_SUITES (comma-separated subset of allSuites), PROCFSD_VM_CACHE (default
 // <module>/build/vm), PROCFSD_VM_MIRROR (default: the host's apt mirror), PROCFSD_VM_TIMEOUT
-// (bound on the boot and the suites, default 45m, cut to end a minute before go test's own
+// (bound on the boot and the suites, default 35m, cut to end a minute before go test's own
 // -timeout so that the console log is still printed), PROCFSD_VM_ACCEL (tcg or kvm).
 func TestVM(t *testing.T) {
 	if os.Getenv("PROCFSD_VM") != "1" {
@@ -62,7 +62,7 @@ func TestVM(t *testing.T) {
 		CPUs:    guestCPUs,
 		Accel:   os.Getenv("PROCFSD_VM_ACCEL"),
 	}
-	bound := envDuration(t, "PROCFSD_VM_TIMEOUT", 45*time.Minute)
+	bound := envDuration(t, "PROCFSD_VM_TIMEOUT", 35*time.Minute)
 	ctx, cancel := context.WithTimeout(context.Background(), bound)
 	defer cancel()
 	if deadline, ok := t.Deadline(); ok {
@@ -152,7 +152,7 @@ func buildImage(t *testing.T, cache string) Image {
 	if mirror == "" {
 		mirror = HostMirror("/etc/apt")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute) // cold: about 2 minutes
 	defer cancel()
 	img, err := BuildImage(ctx, cache, mirror, log)
 	if err != nil {

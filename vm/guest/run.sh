@@ -9,7 +9,7 @@ out=$share/out
 mkdir -p "$out"
 # shellcheck source=/dev/null
 [ -f "$share/env" ] && . "$share/env"
-suite_timeout=${PROCFSD_VM_SUITE_TIMEOUT:-1800}
+suite_timeout=${PROCFSD_VM_SUITE_TIMEOUT:-1320}
 
 # The binaries run from the guest's own disk, not from 9p.
 install -m 0755 "$share"/bin/* /usr/local/bin/ 2>/dev/null
