@@ -95,3 +95,21 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseConfig$$' -fuzztime $(FUZZTIME) ./cmd/procfsd
 
 test: fuzz
+
+# Benchmarks (issue 6): procfsd beside LXCFS (-l --enable-cfs), native /proc and a null FUSE
+# floor, read from inside a container cgroup and PID namespace, then 1000 containers at once.
+# Needs root, /dev/fuse and lxcfs; writes BENCHMARKS.md. bench-quick is the latency part only.
+# BENCH_FLAGS passes harness flags (bin/procfsd-bench -h), e.g. BENCH_FLAGS='-containers 300'.
+BENCH_BIN := bin/procfsd-bench
+BENCH_FLAGS ?=
+
+.PHONY: bench bench-quick bench-build
+bench-build: build
+	$(GO) build -o $(BENCH_BIN) ./bench
+
+bench: deps bench-build
+	$(BENCH_BIN) run -procfsd $(BIN) $(BENCH_FLAGS)
+	$(GO) test -run '^$$' -bench . -benchmem ./proc
+
+bench-quick: deps bench-build
+	$(BENCH_BIN) run -quick -procfsd $(BIN) $(BENCH_FLAGS)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -23,6 +24,7 @@ type options struct {
 	containers     int
 	scaleFor       time.Duration
 	interval       time.Duration
+	files          string
 }
 
 func runHarness(args []string) error {
@@ -38,8 +40,12 @@ func runHarness(args []string) error {
 	fl.IntVar(&o.containers, "containers", 1000, "containers of the scale run")
 	fl.DurationVar(&o.scaleFor, "scale-for", time.Minute, "how long the scale run reads, per daemon")
 	fl.DurationVar(&o.interval, "loadavg-interval", 5*time.Second, "both daemons' loadavg sampling interval (LXCFS's is fixed at 5 s)")
+	fl.StringVar(&o.files, "files", "", "comma-separated files to measure instead of "+strings.Join(benchFiles, ","))
 	if err := fl.Parse(args); err != nil {
 		return err
+	}
+	if o.files != "" {
+		benchFiles = strings.Split(o.files, ",")
 	}
 	if os.Geteuid() != 0 {
 		return errors.New("the harness needs root (cgroups, mounts, /dev/fuse)")

@@ -43,6 +43,13 @@ func latency(o options, top, self string, rep *report, pd, lx, fd *daemon) error
 	cmd.ExtraFiles = []*os.File{pd.stat, lx.stat, fd.stat}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, os.Stderr
+	if p := os.Getenv("BENCH_PERF"); p != "" {
+		// Profile procfsd over the run: BENCH_PERF=out.data (perf record, call graphs).
+		perf := exec.Command("perf", "record", "-g", "-o", p, "-p", fmt.Sprint(pd.cmd.Process.Pid))
+		if err := perf.Start(); err == nil {
+			defer func() { perf.Process.Signal(os.Interrupt); perf.Wait() }()
+		}
+	}
 	fmt.Fprintf(os.Stderr, "bench: latency: %d+%d reads per target and file, %d rounds\n", o.ops1, o.ops8, o.rounds)
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("run reader: %w", err)

@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"strconv"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -16,19 +16,35 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// burnFor is how long a container's burner runs: three sampling intervals and a bit, so
+// that a load average that is sampled on time changes at least twice.
+const burnFor = 16 * time.Second
+
+// staleAfter is the issue's bound: a load average at most two intervals old.
+const staleAfter = 10 * time.Second
+
+// memberWarmup is how long a container waits after the start signal before it reads.
+const memberWarmup = 3 * time.Second
+
 // memberResult is what one scale-run container reports for each daemon it read.
 type memberResult struct {
-	Reads  map[string]int     `json:"reads"`
-	Errors map[string]int     `json:"errors"`
-	Move   map[string]float64 `json:"move_s"` // burner start → first rise of the 1-min load; -1: none
+	Reads  map[string]int `json:"reads"`
+	Errors map[string]int `json:"errors"`
+	// Gap is, per daemon, the longest time the 1-minute load went without changing while the
+	// burner ran (from its start, between changes, and to its end).
+	Gap    map[string]float64 `json:"gap_s"`
+	Burned bool               `json:"burned"` // the burner ran its whole burnFor
 	First  string             `json:"first_error,omitempty"`
+	// Trace is the 1-minute loads a daemon showed, kept for the report when it never rose.
+	Trace map[string][]string `json:"trace,omitempty"`
 }
 
 // runMember is the init of one scale-run container. It starts two sleeping processes (with it
 // and unshare, four live processes per container), waits for the harness's start signal (EOF
 // on descriptor 3), then once per second reads every file from every daemon. At -burn-at it
-// starts a CPU burner in the throttled child cgroup -busy (state R, about no CPU) and times
-// how long each daemon's 1-minute load takes to rise: the freshness of its loadavg. After
+// starts a CPU burner in the throttled child cgroup -busy (state R, about no CPU) for burnFor,
+// which moves every daemon's load average, and records the longest time each daemon's
+// 1-minute load went unchanged meanwhile: how stale its loadavg got. After
 // -read-for it prints its result and sleeps until the harness kills the container.
 func runMember(args []string) error {
 	fl := flag.NewFlagSet("member", flag.ContinueOnError)
@@ -41,6 +57,8 @@ func runMember(args []string) error {
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
+	// One reading thread, as a C monitoring agent has: every read carries the same TID.
+	runtime.LockOSThread()
 	type tgt struct{ name, tmpl string }
 	var tgts []tgt
 	for _, t := range strings.Split(*targets, ",") {
@@ -61,12 +79,15 @@ func runMember(args []string) error {
 			break
 		}
 	}
+	// Every container starts reading after the last one has settled: a daemon that starts a
+	// container's load at its current count (procfsd, SPEC §2.4) would otherwise start it at
+	// the count of a container still starting its processes.
+	time.Sleep(memberWarmup)
 	t0 := time.Now()
-	res := memberResult{Reads: map[string]int{}, Errors: map[string]int{}, Move: map[string]float64{}}
-	before := map[string]float64{}
-	for _, t := range tgts {
-		res.Move[t.name] = -1
-	}
+	res := memberResult{Reads: map[string]int{}, Errors: map[string]int{}, Gap: map[string]float64{},
+		Trace: map[string][]string{}}
+	last := map[string]string{}       // the 1-minute load last read
+	changed := map[string]time.Time{} // when it last changed during the burn
 	buf := make([]byte, 64<<10)
 	var burner *exec.Cmd
 	var burnStart time.Time
@@ -84,7 +105,11 @@ func runMember(args []string) error {
 				*busy = ""
 			}
 			burnStart = time.Now()
+			for _, t := range tgts {
+				changed[t.name] = burnStart
+			}
 		}
+		burning := burner != nil && burner.Process != nil
 		for i := range tgts {
 			t := tgts[(i+k)%len(tgts)] // alternate which daemon is read first
 			for _, f := range fileList {
@@ -100,24 +125,33 @@ func runMember(args []string) error {
 				if f != "loadavg" {
 					continue
 				}
-				load, _ := strconv.ParseFloat(string(bytes.Fields(buf[:n])[0]), 64)
-				switch {
-				case burner == nil:
-					before[t.name] = load
-				case res.Move[t.name] < 0 && load > before[t.name]:
-					res.Move[t.name] = time.Since(burnStart).Seconds()
+				load := string(bytes.Fields(buf[:n])[0])
+				if burning {
+					res.Trace[t.name] = append(res.Trace[t.name], fmt.Sprintf("%.1f:%s", time.Since(burnStart).Seconds(), bytes.TrimSpace(buf[:n])))
+					if load != last[t.name] {
+						now := time.Now()
+						res.Gap[t.name] = max(res.Gap[t.name], now.Sub(changed[t.name]).Seconds())
+						changed[t.name] = now
+					}
 				}
+				last[t.name] = load
 			}
 		}
-		if burner != nil && burner.Process != nil && (allMoved(res.Move) || time.Since(burnStart) > 25*time.Second) {
-			burner.Process.Kill()
-			burner.Wait()
-			burner.Process = nil
+		if burning && time.Since(burnStart) >= burnFor {
+			for _, t := range tgts { // the time since the last change counts too
+				res.Gap[t.name] = max(res.Gap[t.name], time.Since(changed[t.name]).Seconds())
+			}
+			stopBurner(burner)
+			res.Burned = true
 		}
 	}
 	if burner != nil && burner.Process != nil {
-		burner.Process.Kill()
-		burner.Wait()
+		stopBurner(burner)
+	}
+	for name, v := range res.Gap {
+		if v <= staleAfter.Seconds() {
+			delete(res.Trace, name)
+		}
 	}
 	if err := json.NewEncoder(os.Stdout).Encode(res); err != nil {
 		return err
@@ -137,20 +171,36 @@ func allMoved(m map[string]float64) bool {
 	return true
 }
 
-// startBurner runs a busy loop in the cgroup busy, whose CFS quota keeps it runnable (state R,
-// counted by both daemons) while it gets about no CPU.
+// startBurner runs four busy loops in the cgroup busy, whose CFS quota (shared by the four)
+// keeps them runnable (state R, counted by both daemons) while they get about no CPU. Four,
+// so that the load moves far from wherever it was and changes visibly at every sample.
 func startBurner(busy string) (*exec.Cmd, error) {
-	cmd := exec.Command("sh", "-c", "while :; do :; done")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	// The shell forks its loops only once it is in busy (it waits for a line on stdin).
+	cmd := exec.Command("sh", "-c", "read go; for i in 1 2 3 4; do (while :; do :; done) & done; wait")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start burner: %w", err)
 	}
 	if err := joinCgroup(busy, cmd.Process.Pid); err != nil {
-		cmd.Process.Kill()
-		cmd.Wait()
+		stopBurner(cmd)
 		return nil, err
 	}
+	if _, err := in.Write([]byte("go\n")); err != nil {
+		stopBurner(cmd)
+		return nil, fmt.Errorf("start burner: %w", err)
+	}
 	return cmd, nil
+}
+
+// stopBurner kills the burner's process group (the shell and its loops).
+func stopBurner(cmd *exec.Cmd) {
+	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	cmd.Wait()
+	cmd.Process = nil
 }
 
 // readAll opens, reads to EOF and closes path; the bytes of the first read are in buf[:n].

@@ -55,8 +55,11 @@ type cell struct {
 	first string
 }
 
-// runReader measures every (target, file, par) cell in rounds: each round runs one batch of
-// every cell in a fresh random order, so drift in the machine's load hits every target alike.
+// runReader measures every (target, file, par) cell in rounds. Each round visits every (file,
+// par) in a fresh random order. With one reader the targets take turns read by read, so that
+// the machine's load (other programs, frequency changes) hits every target alike; with par
+// readers each target runs its own batch, in random order, since throughput needs the batch's
+// wall time to itself. A daemon's CPU time is the change of its own counters over the batches.
 func runReader(args []string) error {
 	if len(args) != 1 {
 		return fmt.Errorf("usage: reader CONFIG-JSON")
@@ -70,28 +73,40 @@ func runReader(args []string) error {
 		par  int
 	}
 	type job struct {
-		k   key
-		tgt readerTarget
-		ops int
+		f        string
+		par, ops int
+		tgts     []readerTarget
 	}
 	cells := map[key]*cell{}
 	var jobs []job
 	for pi, par := range cfg.Par {
 		for _, f := range cfg.Files {
+			j := job{f: f, par: par, ops: max(par, cfg.Ops[pi]/cfg.Rounds)}
 			for _, t := range cfg.Targets {
-				k := key{t.Name, f, par}
 				if _, err := os.Stat(filePath(t.Path, f)); err != nil {
 					continue // this target does not serve this file
 				}
-				cells[k] = &cell{}
-				jobs = append(jobs, job{k, t, max(par, cfg.Ops[pi]/cfg.Rounds)})
+				cells[key{t.Name, f, par}] = &cell{}
+				j.tgts = append(j.tgts, t)
 			}
+			jobs = append(jobs, j)
 		}
 	}
 	for range cfg.Rounds {
 		rand.Shuffle(len(jobs), func(i, j int) { jobs[i], jobs[j] = jobs[j], jobs[i] })
 		for _, j := range jobs {
-			batch(cells[j.k], filePath(j.tgt.Path, j.k.f), j.k.par, j.ops, j.tgt.StatFD)
+			rand.Shuffle(len(j.tgts), func(a, b int) { j.tgts[a], j.tgts[b] = j.tgts[b], j.tgts[a] })
+			if j.par == 1 {
+				cs := make([]*cell, len(j.tgts))
+				for i, t := range j.tgts {
+					cs[i] = cells[key{t.Name, j.f, 1}]
+				}
+				turns(cs, j.tgts, j.f, j.ops)
+				continue
+			}
+			for _, t := range j.tgts {
+				batch(cells[key{t.Name, j.f, j.par}], filePath(t.Path, j.f), j.par, j.ops, t.StatFD)
+			}
 		}
 	}
 	var out []readerResult
@@ -104,6 +119,33 @@ func runReader(args []string) error {
 		})
 	}
 	return json.NewEncoder(os.Stdout).Encode(out)
+}
+
+// turns reads file from every target in turn, ops times each, with one reader.
+func turns(cs []*cell, tgts []readerTarget, file string, ops int) {
+	before := make([]uint64, len(tgts))
+	for i, t := range tgts {
+		before[i] = daemonTicks(t.StatFD)
+	}
+	buf := make([]byte, 256<<10)
+	for range ops {
+		for i, t := range tgts {
+			start := time.Now()
+			d, err := readOnce(filePath(t.Path, file), buf)
+			cs[i].wall += time.Since(start)
+			if err != nil {
+				cs[i].errs++
+				if cs[i].first == "" {
+					cs[i].first = err.Error()
+				}
+				continue
+			}
+			cs[i].lat = append(cs[i].lat, d)
+		}
+	}
+	for i, t := range tgts {
+		cs[i].ticks += daemonTicks(t.StatFD) - before[i]
+	}
 }
 
 // batch runs ops open-read-close cycles of path on par goroutines.
@@ -134,33 +176,43 @@ func batch(c *cell, path string, par, ops, statFD int) {
 	}
 }
 
-// readLoop opens, reads to EOF and closes path n times, as cat and procps do, timing each cycle.
+// readLoop reads path n times, timing each cycle.
 func readLoop(path string, n int) ([]time.Duration, error) {
 	buf := make([]byte, 256<<10)
 	lat := make([]time.Duration, 0, n)
 	for range n {
-		t0 := time.Now()
-		fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		d, err := readOnce(path, buf)
 		if err != nil {
-			return lat, fmt.Errorf("open %s: %w", path, err)
+			return lat, err
 		}
-		for {
-			m, err := unix.Read(fd, buf)
-			if err == unix.EINTR {
-				continue
-			}
-			if err != nil {
-				unix.Close(fd)
-				return lat, fmt.Errorf("read %s: %w", path, err)
-			}
-			if m == 0 {
-				break
-			}
-		}
-		unix.Close(fd)
-		lat = append(lat, time.Since(t0))
+		lat = append(lat, d)
 	}
 	return lat, nil
+}
+
+// readOnce opens path, reads it to EOF and closes it, as cat and procps do, and returns the
+// time that took.
+func readOnce(path string, buf []byte) (time.Duration, error) {
+	t0 := time.Now()
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return 0, fmt.Errorf("open %s: %w", path, err)
+	}
+	for {
+		m, err := unix.Read(fd, buf)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			unix.Close(fd)
+			return 0, fmt.Errorf("read %s: %w", path, err)
+		}
+		if m == 0 {
+			break
+		}
+	}
+	unix.Close(fd)
+	return time.Since(t0), nil
 }
 
 // daemonTicks is utime+stime (fields 14, 15) of the /proc/<pid>/stat open at fd; 0 without one.
