@@ -243,16 +243,54 @@ func (s *Server) LoadHistory() error {
 		return nil
 	}
 	b, err := os.ReadFile(filepath.Join(s.cfg.StateDir, historyName))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("read history: %w", err)
 	}
 	var h History
-	if err := json.Unmarshal(b, &h); err != nil {
-		return fmt.Errorf("decode history %s: %w", filepath.Join(s.cfg.StateDir, historyName), err)
+	if len(b) > 0 {
+		if err := json.Unmarshal(b, &h); err != nil {
+			return fmt.Errorf("decode history %s: %w", filepath.Join(s.cfg.StateDir, historyName), err)
+		}
+	}
+	if j := s.clockJournal(); j != nil {
+		h.Containers = newerClocks(h.Containers, j.all())
 	}
 	s.ImportHistory(h)
 	return nil
+}
+
+// newerClocks merges the clock journal's entries into the saved history: a container's clock
+// is taken from whichever has seen the later uptime.
+func newerClocks(saved, journal []ContainerHistory) []ContainerHistory {
+	at := map[string]int{}
+	for i, ch := range saved {
+		at[ch.Container.ID] = i
+	}
+	for _, e := range journal {
+		i, ok := at[e.Container.ID]
+		switch {
+		case !ok:
+			at[e.Container.ID] = len(saved)
+			saved = append(saved, e)
+		case e.Clock.Uptime > saved[i].Clock.Uptime:
+			saved[i].Clock = e.Clock
+		}
+	}
+	return saved
+}
+
+// clockJournal opens the clock journal under --state-dir once; nil without one.
+func (s *Server) clockJournal() *clockJournal {
+	if j := s.states.clocks.Load(); j != nil || s.cfg.StateDir == "" {
+		return j
+	}
+	j, err := openClockJournal(s.cfg.StateDir)
+	if err != nil {
+		s.log.Warn("no clock journal: a crash may resume /proc/stat from the last saved history", zap.Error(err))
+		return nil
+	}
+	if !s.states.clocks.CompareAndSwap(nil, j) {
+		j.close()
+	}
+	return s.states.clocks.Load()
 }

@@ -99,6 +99,7 @@ func (s *Server) Serve(ctx context.Context, conn *Conn) error {
 		Logger:             zap.NewStdLog(s.log.Named("fuse")),
 	})
 	s.seedHandles()
+	s.clockJournal()
 	j := s.openJournal(conn)
 	defer j.Close()
 	if conn.adopted {

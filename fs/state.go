@@ -28,12 +28,17 @@ type containerState struct {
 	// container: the first reader's container must have the same init, else the cgroup path was
 	// reused by a new container and its history starts afresh.
 	restored atomic.Bool
+	// states is the table this state belongs to, for its clock journal.
+	states *containerStates
 }
 
 // containerStates maps a container ID to its state. Reads of different containers never
 // contend: the map is a sync.Map and each state has its own lock.
 type containerStates struct {
 	m sync.Map // ID → *containerState
+	// clocks, when set, receives every container's /proc/stat history as it advances
+	// (journal_history.go).
+	clocks atomic.Pointer[clockJournal]
 }
 
 func (cs *containerStates) init() {}
@@ -42,12 +47,12 @@ func (cs *containerStates) init() {}
 func (cs *containerStates) get(c *cgroupview.Container) *containerState {
 	v, ok := cs.m.Load(c.ID)
 	if !ok {
-		v, _ = cs.m.LoadOrStore(c.ID, &containerState{})
+		v, _ = cs.m.LoadOrStore(c.ID, &containerState{states: cs})
 	}
 	st := v.(*containerState)
 	if st.restored.Load() {
 		if old := st.container.Load(); !sameContainer(old, c) {
-			fresh := &containerState{}
+			fresh := &containerState{states: cs}
 			if !cs.m.CompareAndSwap(c.ID, st, fresh) {
 				return cs.get(c)
 			}
@@ -82,7 +87,15 @@ func (cs *containerStates) drop(id string) { cs.m.Delete(id) }
 func (st *containerState) advanceClock(s proc.CPUSample) []proc.CPUTimes {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	return st.clock.Advance(s)
+	times := st.clock.Advance(s)
+	if st.states != nil {
+		if j := st.states.clocks.Load(); j != nil {
+			if c := st.container.Load(); c != nil {
+				j.put(&ContainerHistory{Container: *c, LastRead: time.Now(), Clock: st.clock.Snapshot()})
+			}
+		}
+	}
+	return times
 }
 
 // loadavg returns the container's load averages, starting them at the current count the
@@ -165,7 +178,7 @@ func (s *Server) ExportHistory() History {
 func (s *Server) ImportHistory(h History) {
 	for _, ch := range h.Containers {
 		c := ch.Container
-		st := &containerState{}
+		st := &containerState{states: &s.states}
 		st.restored.Store(true)
 		st.container.Store(&c)
 		st.lastRead.Store(ch.LastRead.UnixNano())

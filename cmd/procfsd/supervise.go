@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -71,19 +72,33 @@ func supervise(cfg fs.Config, args []string) error {
 			// The server exits 0 only when asked or when the connection is gone.
 			return errors.New("server exited: the mount is gone")
 		}
-		log.Warn("server died; restarting it", zap.Error(err))
-		if time.Since(started) > 10*time.Second {
+		// A server that had become ready is restarted at once: its callers are waiting. One
+		// that dies before it serves backs off, so a broken binary or config does not spin.
+		delay := time.Duration(0)
+		if !servedBy(cfg.StateDir, cmd.Process.Pid) && time.Since(started) < 10*time.Second {
+			delay, backoff = backoff, min(2*backoff, 5*time.Second)
+		} else {
 			backoff = 50 * time.Millisecond
 		}
+		log.Warn("server died; restarting it", zap.Error(err), zap.Duration("after", delay))
 		select {
-		case <-time.After(backoff):
+		case <-time.After(delay):
 		case s := <-sigs:
 			if s != syscall.SIGHUP {
 				return nil
 			}
 		}
-		backoff = min(2*backoff, 5*time.Second)
 	}
+}
+
+// servedBy reports whether process pid recorded itself ready (announceReady).
+func servedBy(stateDir string, pid int) bool {
+	b, err := os.ReadFile(filepath.Join(stateDir, readyFileName))
+	if err != nil {
+		return false
+	}
+	f := strings.Fields(string(b))
+	return len(f) > 0 && f[0] == strconv.Itoa(pid)
 }
 
 // superviseChild waits for the server to exit or a signal to end it. stop says the supervisor
