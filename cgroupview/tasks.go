@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"slices"
+
+	"golang.org/x/sys/unix"
 )
 
 // Tasks counts the threads of the container's cgroup and all its descendants (SPEC §2.4): v1
@@ -48,6 +50,29 @@ func (r *Reader) Tasks(c *Container) (Tasks, error) {
 	return t, nil
 }
 
+// Active counts the container's runnable and uninterruptible threads (states R and D), what a
+// load average samples (SPEC §2.4): Tasks without the total and the newest PID, which cost a
+// /proc/<tid>/status read per sample.
+func (r *Reader) Active(c *Container) (int, error) {
+	l, file, err := r.tasksLoc(c)
+	if err != nil {
+		return 0, err
+	}
+	buf := getBuf()
+	defer putBuf(buf)
+	var tids []int
+	if err := walkTasks(l.dir(), file, buf, &tids, true); err != nil {
+		return 0, fmt.Errorf("tasks of %s: %w", c.ID, err)
+	}
+	n := 0
+	for _, tid := range tids {
+		if state, _, err := readStat(r.procRoot, tid); err == nil && (state == 'R' || state == 'D') {
+			n++
+		}
+	}
+	return n, nil
+}
+
 func (r *Reader) tasksLoc(c *Container) (loc, string, error) {
 	for _, ctrl := range []string{"cpu", "pids", "memory"} {
 		if _, ok := r.v1[ctrl]; ok {
@@ -88,6 +113,13 @@ func walkTasks(dir, file string, buf *[]byte, tids *[]int, top bool) error {
 			return fmt.Errorf("parse %s/%s: %w", dir, file, err)
 		}
 		*tids = append(*tids, tid)
+	}
+	// A directory's link count is 2 plus its subdirectories (kernfs, like ext4 and tmpfs), so
+	// 2 means no child cgroups: one stat instead of an open, a getdents and the entries'
+	// allocations, for the common leaf container (issue 6: loadavg sampling cost).
+	var st unix.Stat_t
+	if unix.Stat(dir, &st) == nil && st.Nlink == 2 {
+		return nil
 	}
 	d, err := os.Open(dir)
 	if err != nil {
