@@ -46,6 +46,18 @@ wait_for() {
 	done
 }
 
+# report_value REPORT KEY: the value of KEY in a "key value" report (report.sh's, for one).
+report_value() { awk -v k="$2" '$1 == k { sub(/^[^ ]+ /, ""); print; exit }' <<<"$1"; }
+
+# expect_report NAME REPORT KEY=WANT...: each KEY in REPORT equals WANT.
+expect_report() {
+	local name=$1 report=$2 kw
+	shift 2
+	for kw in "$@"; do
+		expect_eq "$name: ${kw%%=*}" "${kw#*=}" "$(report_value "$report" "${kw%%=*}")"
+	done
+}
+
 # kv FILE KEY: the first number after "KEY:" in a key: value file such as meminfo.
 kv() { awk -v k="$2:" '$1 == k { print $2; exit }' "$1"; }
 

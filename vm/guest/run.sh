@@ -7,9 +7,7 @@ set -u
 share=$1
 out=$share/out
 mkdir -p "$out"
-# shellcheck source=/dev/null
-[ -f "$share/env" ] && . "$share/env"
-suite_timeout=${PROCFSD_VM_SUITE_TIMEOUT:-1320}
+suite_timeout=1320 # 22 minutes: the e2e package bounds itself at 20
 
 # The binaries run from the guest's own disk, not from 9p.
 install -m 0755 "$share"/bin/* /usr/local/bin/ 2>/dev/null

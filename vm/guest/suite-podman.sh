@@ -16,14 +16,6 @@ if ! wait_for 30 test -r "$mnt/proc/meminfo"; then
 	finish
 fi
 
-report_value() { awk -v k="$2" '$1 == k { sub(/^[^ ]+ /, ""); print; exit }' <<<"$1"; }
-expect_report() {
-	local name=$1 out=$2 kw
-	shift 2
-	for kw in "$@"; do
-		expect_eq "$name: ${kw%%=*}" "${kw#*=}" "$(report_value "$out" "${kw%%=*}")"
-	done
-}
 
 # The LXCFS recipe: every file runc allows over /proc, and the CPU online file.
 binds=()

@@ -26,17 +26,6 @@ in_unit() {
 		-p MemoryAccounting=yes -p CPUAccounting=yes -p IOAccounting=yes "$@"
 }
 
-# report_value REPORT KEY: the value of KEY in a v2-reader report.
-report_value() { awk -v k="$2" '$1 == k { sub(/^[^ ]+ /, ""); print; exit }' <<<"$1"; }
-
-# expect_report NAME REPORT KEY=WANT...: each KEY in REPORT equals WANT.
-expect_report() {
-	local name=$1 report=$2 kw
-	shift 2
-	for kw in "$@"; do
-		expect_eq "$name: ${kw%%=*}" "${kw#*=}" "$(report_value "$report" "${kw%%=*}")"
-	done
-}
 
 echo "--- pod: slice memory.max 512M, cpu.max 150000 100000; container memory.max 1G, cpuset 1-3"
 cat >/run/systemd/system/procfsdtest.slice <<'UNIT'
