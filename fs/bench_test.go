@@ -1,0 +1,110 @@
+package fs
+
+import (
+	"context"
+	"encoding/binary"
+	"path/filepath"
+	"testing"
+
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"procfsd/cgroupview"
+	"procfsd/proc"
+)
+
+// BenchmarkOpenReadClose is the hot path a /proc reader takes: open, read, close of a virtual
+// file through the mount. "journal" runs with --state-dir (request journal and clock journal),
+// "nojournal" without; README "Design notes" quotes both and the blocking-read loop before.
+func BenchmarkOpenReadClose(b *testing.B) {
+	for _, tc := range []struct {
+		name    string
+		journal bool
+	}{{"nojournal", false}, {"journal", true}} {
+		b.Run(tc.name, func(b *testing.B) {
+			cfg := Config{StatsIsolated: true}
+			if tc.journal {
+				cfg.StateDir = b.TempDir()
+			}
+			_, dir := mountForBench(b, cfg)
+			path := filepath.Join(dir, "proc/uptime")
+			buf := make([]byte, 4096)
+			b.ResetTimer()
+			for b.Loop() {
+				fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if n, err := unix.Read(fd, buf); err != nil || n == 0 {
+					b.Fatalf("read: %d, %v", n, err)
+				}
+				unix.Close(fd)
+			}
+		})
+	}
+}
+
+// mountForBench mounts and serves a tree quietly for a benchmark.
+func mountForBench(b *testing.B, cfg Config) (*Server, string) {
+	b.Helper()
+	cfg.ProcRoot, cfg.CgroupRoot, cfg.Logger = "/proc", "/sys/fs/cgroup", zap.NewNop()
+	ready := make(chan struct{})
+	cfg.OnReady = func() { close(ready) }
+	srv, err := New(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	conn, err := Mount(filepath.Join(b.TempDir(), "mnt"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, conn) }()
+	select {
+	case <-ready:
+	case err := <-done:
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		cancel()
+		<-done
+		conn.Unmount()
+		unix.Close(conn.FD)
+	})
+	return srv, conn.Mountpoint
+}
+
+// BenchmarkClockJournalPut is what every /proc/stat render adds for the clock journal.
+func BenchmarkClockJournalPut(b *testing.B) {
+	j, err := openClockJournal(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer j.close()
+	var clock proc.CPUClock
+	clock.Advance(proc.CPUSample{Uptime: 1000, CPUs: 8, UserTicks: 12345, SystemTicks: 678})
+	ch := &ContainerHistory{Container: cgroupview.Container{ID: "/kubepods/pod1/ctr", InitPID: 4242, InitStart: 99,
+		Paths: map[string]string{"memory": "/kubepods/pod1/ctr", "cpu": "/kubepods/pod1/ctr", "cpuacct": "/kubepods/pod1/ctr"}},
+		Clock: clock.Snapshot()}
+	for b.Loop() {
+		j.put(ch)
+	}
+}
+
+// BenchmarkJournalSlot is what every request adds for the request journal.
+func BenchmarkJournalSlot(b *testing.B) {
+	j, err := OpenJournal(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer j.Close()
+	req := make([]byte, 80)
+	binary.LittleEndian.PutUint32(req[0:4], 80)
+	binary.LittleEndian.PutUint64(req[8:16], 1234)
+	s := j.slot(0)
+	for b.Loop() {
+		s.begin(req)
+		s.end()
+	}
+}
