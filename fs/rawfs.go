@@ -232,6 +232,7 @@ func (r *rawFS) Symlink(<-chan struct{}, *fuse.InHeader, string, string, *fuse.E
 func (r *rawFS) Create(<-chan struct{}, *fuse.CreateIn, string, *fuse.CreateOut) fuse.Status {
 	return fuse.EROFS
 }
+
 // GetXAttr and ListXAttr keep the default ENOSYS, after which the kernel stops asking; a
 // write to an attribute is a change to the tree and is refused like any other (SPEC §1.2).
 func (r *rawFS) SetXAttr(<-chan struct{}, *fuse.SetXAttrIn, string, []byte) fuse.Status {
