@@ -1,0 +1,84 @@
+package fs
+
+import (
+	"encoding/json"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"procfsd/cgroupview"
+	"procfsd/proc"
+)
+
+// TestHistoryRoundTrip: a container's /proc/stat model and load averages survive export, JSON
+// and import into another server, which then continues exactly as the first would; a different
+// container under the same cgroup path starts afresh; the clock journal's newer clock wins over
+// an older saved history.
+func TestHistoryRoundTrip(t *testing.T) {
+	cfg := Config{ProcRoot: "/proc", CgroupRoot: "/sys/fs/cgroup", LoadavgInterval: time.Second, StateDir: t.TempDir()}
+	a, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &cgroupview.Container{ID: "/ctr", Paths: map[string]string{"": "/ctr"}, InitPID: 42, InitStart: 1000}
+	st := a.states.get(c)
+	st.advanceClock(proc.CPUSample{Uptime: 10, CPUs: 3, UserTicks: 301, SystemTicks: 50})
+	st.loadavg(c, cgroupview.Tasks{Running: 3}, time.Second)
+	st.sampleLoad(5)
+	b, err := json.Marshal(a.ExportHistory())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h History
+	if err := json.Unmarshal(b, &h); err != nil {
+		t.Fatal(err)
+	}
+	bSrv, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bSrv.ImportHistory(h)
+	next := proc.CPUSample{Uptime: 12, CPUs: 2, UserTicks: 420, SystemTicks: 61}
+	want := st.advanceClock(next)
+	got := bSrv.states.get(c).advanceClock(next)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("imported clock differs (-exporter +importer):\n%s", diff)
+	}
+	la, lb := st.loadavg(c, cgroupview.Tasks{}, time.Second), bSrv.states.get(c).loadavg(c, cgroupview.Tasks{}, time.Second)
+	if la.Snapshot() != lb.Snapshot() {
+		t.Errorf("imported load averages %v, exported %v", lb.Snapshot(), la.Snapshot())
+	}
+
+	// The same path with another init is another container: imported history is not its own.
+	dSrv, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dSrv.ImportHistory(h)
+	other := *c
+	other.InitStart = 2000
+	fresh := proc.CPUClock{}
+	if diff := cmp.Diff(fresh.Advance(next), dSrv.states.get(&other).advanceClock(next)); diff != "" {
+		t.Errorf("a new container under a reused path kept the old history (-fresh +got):\n%s", diff)
+	}
+
+	// A saved history older than the clock journal: the journal's clock is used.
+	a.clockJournal()
+	st.advanceClock(proc.CPUSample{Uptime: 20, CPUs: 2, UserTicks: 900, SystemTicks: 70})
+	if err := os.WriteFile(cfg.StateDir+"/"+historyName, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cSrv, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cSrv.LoadHistory(); err != nil {
+		t.Fatal(err)
+	}
+	last := proc.CPUSample{Uptime: 21, CPUs: 2, UserTicks: 905, SystemTicks: 70}
+	if diff := cmp.Diff(st.advanceClock(last), cSrv.states.get(c).advanceClock(last)); diff != "" {
+		t.Errorf("restart did not resume from the clock journal (-running +restarted):\n%s", diff)
+	}
+}
