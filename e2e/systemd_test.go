@@ -187,6 +187,20 @@ func TestSystemdNotify(t *testing.T) {
 		}
 	})
 
+	// The reader waits in the kernel for an answer (fs/fuse/dev.c), not failing: the connection
+	// lives on in the descriptors the test holds.
+	poll(t, 10*time.Second, "reader waiting on the connection while no daemon runs", func() error {
+		select {
+		case <-readerDone:
+			return fmt.Errorf("reader finished with no daemon running: %v, output %q", readerErr, readerOut.String())
+		default:
+		}
+		w, err := os.ReadFile(fmt.Sprintf("/proc/%d/wchan", reader.Process.Pid))
+		if err != nil || string(w) != "request_wait_answer" {
+			return notYet("reader's wchan %q (%v)", w, err)
+		}
+		return nil
+	})
 	files := []*os.File{fuseMsg.fds[0], initMsg.fds[0]}
 	env2 := append(env, "LISTEN_FDS=2", "LISTEN_FDNAMES=fuse:fuse-init")
 	d2 := startRestartable(t, mnt, state, env2, files)
