@@ -3,8 +3,10 @@ package fs
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
@@ -84,11 +86,12 @@ func BenchmarkClockJournalPut(b *testing.B) {
 	defer j.close()
 	var clock proc.CPUClock
 	clock.Advance(proc.CPUSample{Uptime: 1000, CPUs: 8, UserTicks: 12345, SystemTicks: 678})
-	ch := &ContainerHistory{Container: cgroupview.Container{ID: "/kubepods/pod1/ctr", InitPID: 4242, InitStart: 99,
-		Paths: map[string]string{"memory": "/kubepods/pod1/ctr", "cpu": "/kubepods/pod1/ctr", "cpuacct": "/kubepods/pod1/ctr"}},
-		Clock: clock.Snapshot()}
+	c := cgroupview.Container{ID: "/kubepods/pod1/ctr", InitPID: 4242, InitStart: 99,
+		Paths: map[string]string{"memory": "/kubepods/pod1/ctr", "cpu": "/kubepods/pod1/ctr", "cpuacct": "/kubepods/pod1/ctr"}}
+	cj, _ := json.Marshal(&c)
 	for b.Loop() {
-		j.put(ch)
+		snap := clock.Snapshot()
+		j.put(c.ID, cj, time.Now(), &snap)
 	}
 }
 

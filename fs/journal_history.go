@@ -6,11 +6,15 @@ import (
 	"fmt"
 	"hash/crc32"
 	"hash/fnv"
+	"math"
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
+
+	"procfsd/proc"
 )
 
 // clockJournal keeps each container's /proc/stat history as of its latest render in a file
@@ -19,8 +23,8 @@ import (
 // older model: on cgroup v1 the user/system split of cpuacct jitters, so an older model plus
 // the advance since can show less than readers already saw (SPEC §2.3: never backwards).
 //
-// A slot is chosen by a hash of the container ID and holds crc32, length and the JSON of a
-// ContainerHistory; a slot another container owns is overwritten, which costs that container
+// A slot is chosen by a hash of the container ID and holds crc32, length, the container as
+// JSON and the clock in binary; a slot another container owns is overwritten, which costs that container
 // only the fallback to the history file. A torn write (the process killed mid-copy) fails the
 // checksum and is ignored.
 const (
@@ -69,20 +73,37 @@ func clockSlot(id string) int {
 	return int(h.Sum32() % clockSlots)
 }
 
-// put stores one container's history; an entry too large for a slot is skipped.
-func (c *clockJournal) put(ch *ContainerHistory) {
-	b, err := json.Marshal(ch)
-	if err != nil || len(b) > clockSlotSize-clockSlotHeader {
+// put stores one container's clock. cj is the container's JSON (the caller caches it: the
+// container rarely changes, the clock on every render); the clock is stored in binary, since
+// this runs on every /proc/stat render.
+func (c *clockJournal) put(id string, cj []byte, lastRead time.Time, clock *proc.CPUClockState) {
+	n := 4 + len(cj) + 8*4 + 4 + 24*len(clock.Lines)
+	if n > clockSlotSize-clockSlotHeader {
 		return
 	}
-	i := clockSlot(ch.Container.ID)
+	i := clockSlot(id)
 	c.locks[i].Lock()
 	defer c.locks[i].Unlock()
 	s := c.mem[i*clockSlotSize : (i+1)*clockSlotSize]
-	binary.LittleEndian.PutUint32(s[0:4], 0) // invalid while copying
-	copy(s[clockSlotHeader:], b)
-	binary.LittleEndian.PutUint32(s[4:8], uint32(len(b)))
-	binary.LittleEndian.PutUint32(s[0:4], crc32.ChecksumIEEE(b)|1)
+	le := binary.LittleEndian
+	le.PutUint32(s[0:4], 0) // invalid while copying
+	b := s[clockSlotHeader : clockSlotHeader+n]
+	le.PutUint32(b, uint32(len(cj)))
+	off := 4 + copy(b[4:], cj)
+	for _, v := range []uint64{uint64(lastRead.UnixNano()), clock.User, clock.System, math.Float64bits(clock.Uptime)} {
+		le.PutUint64(b[off:], v)
+		off += 8
+	}
+	le.PutUint32(b[off:], uint32(len(clock.Lines)))
+	off += 4
+	for _, l := range clock.Lines {
+		le.PutUint64(b[off:], l.User)
+		le.PutUint64(b[off+8:], l.System)
+		le.PutUint64(b[off+16:], l.Idle)
+		off += 24
+	}
+	le.PutUint32(s[4:8], uint32(n))
+	le.PutUint32(s[0:4], crc32.ChecksumIEEE(b)|1)
 }
 
 // all returns every intact entry.
@@ -98,12 +119,38 @@ func (c *clockJournal) all() []ContainerHistory {
 		if crc32.ChecksumIEEE(b)|1 != sum {
 			continue
 		}
-		var ch ContainerHistory
-		if json.Unmarshal(b, &ch) == nil && ch.Container.ID != "" {
+		if ch, ok := decodeClock(b); ok {
 			out = append(out, ch)
 		}
 	}
 	return out
+}
+
+func decodeClock(b []byte) (ContainerHistory, bool) {
+	var ch ContainerHistory
+	le := binary.LittleEndian
+	if len(b) < 4 {
+		return ch, false
+	}
+	cjLen := int(le.Uint32(b))
+	off := 4 + cjLen
+	if off+36 > len(b) || json.Unmarshal(b[4:off], &ch.Container) != nil || ch.Container.ID == "" {
+		return ch, false
+	}
+	ch.LastRead = time.Unix(0, int64(le.Uint64(b[off:])))
+	ch.Clock.User, ch.Clock.System = le.Uint64(b[off+8:]), le.Uint64(b[off+16:])
+	ch.Clock.Uptime = math.Float64frombits(le.Uint64(b[off+24:]))
+	lines := int(le.Uint32(b[off+32:]))
+	off += 36
+	if lines < 0 || off+24*lines != len(b) {
+		return ch, false
+	}
+	for range lines {
+		ch.Clock.Lines = append(ch.Clock.Lines, proc.CPUTimes{User: le.Uint64(b[off:]), System: le.Uint64(b[off+8:]), Idle: le.Uint64(b[off+16:])})
+		off += 24
+	}
+	ch.Clock.Seeded = lines > 0
+	return ch, true
 }
 
 // reset forgets every entry.

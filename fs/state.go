@@ -1,6 +1,7 @@
 package fs
 
 import (
+	"encoding/json"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,9 +19,12 @@ type containerState struct {
 	container atomic.Pointer[cgroupview.Container]
 	lastRead  atomic.Int64 // unix nanoseconds of the last render
 
-	mu    sync.Mutex // guards clock and load
+	mu    sync.Mutex // guards clock, load and the journal fields
 	clock proc.CPUClock
 	load  *proc.Loadavg
+	// journalFor is the container journalJSON encodes, cached for the clock journal.
+	journalFor  *cgroupview.Container
+	journalJSON []byte
 
 	logged sync.Map // file path → struct{}
 
@@ -90,12 +94,27 @@ func (st *containerState) advanceClock(s proc.CPUSample) []proc.CPUTimes {
 	times := st.clock.Advance(s)
 	if st.states != nil {
 		if j := st.states.clocks.Load(); j != nil {
-			if c := st.container.Load(); c != nil {
-				j.put(&ContainerHistory{Container: *c, LastRead: time.Now(), Clock: st.clock.Snapshot()})
-			}
+			st.journalClock(j)
 		}
 	}
 	return times
+}
+
+// journalClock writes the clock to the clock journal; st.mu is held.
+func (st *containerState) journalClock(j *clockJournal) {
+	c := st.container.Load()
+	if c == nil {
+		return
+	}
+	if st.journalFor != c {
+		cj, err := json.Marshal(c)
+		if err != nil {
+			return
+		}
+		st.journalFor, st.journalJSON = c, cj
+	}
+	snap := st.clock.Snapshot()
+	j.put(c.ID, st.journalJSON, time.Now(), &snap)
 }
 
 // loadavg returns the container's load averages, starting them at the current count the
