@@ -119,7 +119,8 @@ func (r *report) writeMarkdown(path string) error {
 	switch {
 	case err == nil && strings.Contains(string(old), begin) && strings.Contains(string(old), end):
 		s := string(old)
-		out = s[:strings.Index(s, begin)] + body + s[strings.Index(s, end)+len(end)+1:]
+		rest := strings.TrimPrefix(s[strings.Index(s, end)+len(end):], "\n")
+		out = s[:strings.Index(s, begin)] + body + rest
 	default:
 		out = "# Benchmarks\n\n" + body
 	}
