@@ -41,6 +41,10 @@ func startDaemon(dir, name, mnt, path, ready string, argv ...string) (*daemon, e
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	if env := os.Getenv("BENCH_ENV_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))); env != "" {
+		// e.g. BENCH_ENV_PROCFSD_SCALE="GOMEMLIMIT=32MiB GODEBUG=gctrace=1" for one daemon.
+		cmd.Env = append(os.Environ(), strings.Fields(env)...)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
@@ -92,6 +96,12 @@ func (d *daemon) stop() {
 		d.stat.Close()
 	}
 	d.log.Close()
+	if dir := os.Getenv("BENCH_KEEP_LOGS"); dir != "" {
+		// The daemons' logs live in the run's temporary directory, which cleanup removes.
+		if b, err := os.ReadFile(d.log.Name()); err == nil {
+			os.WriteFile(filepath.Join(dir, d.name+".log"), b, 0o644)
+		}
+	}
 }
 
 func isZombie(pid int) bool {
