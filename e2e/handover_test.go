@@ -357,6 +357,8 @@ func TestHandoverSupervisedUnderLoad(t *testing.T) {
 	fleet.advanced(t, m, "upgrade")
 	h.alive(t)
 	fleet.report(t)
+	t.Logf("requests a killed server left in flight, answered from the journal by its successor: %d",
+		strings.Count(h.stderr.String(), "answering a request left in flight"))
 }
 
 // TestHandoverPlainServe: without a supervisor, SIGHUP re-executes the server in the same
