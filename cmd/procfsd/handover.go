@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
@@ -142,6 +144,9 @@ func handOver(srv *fs.Server, conn *fs.Conn, log *zap.Logger) error {
 	env := handoverEnv(os.Environ(), conn.FD, memfd)
 	log.Info("handing over", zap.String("binary", selfPath), zap.Int("state_bytes", len(state)), zap.Int("generation", generation()))
 	log.Sync()
+	// Ignored across the exec: the new process keeps SIGHUP ignored until it asks for it (Go's
+	// os/signal), so an upgrade signalled meanwhile cannot kill it (SIGHUP's default action).
+	signal.Ignore(syscall.SIGHUP)
 	err = unix.Exec(selfPath, os.Args, env)
 	unix.CloseOnExec(conn.FD)
 	return fmt.Errorf("exec %s: %w", selfPath, err)

@@ -128,6 +128,9 @@ func newLogger(level, format string, w io.Writer) (*zap.Logger, error) {
 // (supervise.go). SIGHUP hands the connection over to a fresh execution of the binary on disk
 // (handover.go).
 func serve(cfg fs.Config) error {
+	// First, so that a SIGHUP during start-up is kept for later, not fatal (its default action).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
 	life := newLifecycle(cfg.Logger, cfg.Mountpoint)
 	cfg.OnReady = func() {
 		life.ready()
@@ -146,8 +149,6 @@ func serve(cfg fs.Config) error {
 			cfg.Logger.Warn("pidfile", zap.Error(err))
 		}
 	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	cfg.Logger.Info("serving", zap.String("mountpoint", cfg.Mountpoint), zap.String("version", version))
@@ -169,6 +170,7 @@ func serve(cfg fs.Config) error {
 			break
 		}
 		err := handOver(srv, conn, cfg.Logger)
+		signal.Notify(hup, syscall.SIGHUP) // handOver ignored it for the exec
 		cfg.Logger.Error("handover failed; serving on", zap.Error(err))
 		conn = fs.Adopt(conn.FD, cfg.Mountpoint, conn.InitRequest())
 	}

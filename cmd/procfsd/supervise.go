@@ -64,7 +64,7 @@ func supervise(cfg fs.Config, args []string) error {
 		started := time.Now()
 		exited := make(chan error, 1)
 		go func() { exited <- cmd.Wait() }()
-		stop, err := superviseChild(cmd, exited, sigs, log)
+		stop, err := superviseChild(cmd, exited, sigs, cfg.StateDir, log)
 		if stop {
 			return err
 		}
@@ -103,14 +103,20 @@ func servedBy(stateDir string, pid int) bool {
 
 // superviseChild waits for the server to exit or a signal to end it. stop says the supervisor
 // must exit, with err; otherwise err is how the server ended.
-func superviseChild(cmd *exec.Cmd, exited <-chan error, sigs <-chan os.Signal, log *zap.Logger) (stop bool, err error) {
+func superviseChild(cmd *exec.Cmd, exited <-chan error, sigs <-chan os.Signal, stateDir string, log *zap.Logger) (stop bool, err error) {
 	for {
 		select {
 		case err := <-exited:
 			return false, err
 		case s := <-sigs:
 			if s == syscall.SIGHUP {
-				cmd.Process.Signal(syscall.SIGHUP)
+				// A server that has not started serving would die of it (the default action);
+				// it will run the binary on disk anyway.
+				if servedBy(stateDir, cmd.Process.Pid) {
+					cmd.Process.Signal(syscall.SIGHUP)
+				} else {
+					log.Warn("SIGHUP ignored: the server is still starting")
+				}
 				continue
 			}
 			cmd.Process.Signal(syscall.SIGTERM)
