@@ -411,3 +411,69 @@ func TestHandoverPlainServe(t *testing.T) {
 		t.Errorf("read: %s", e)
 	}
 }
+
+// TestHandoverKeepsLoadavg: load averages carry over a handover and a kill -9. A server that
+// started afresh would set all three to the current thread count; carried over, the 1-minute
+// figure keeps its lead over the 15-minute one and the 15-minute one barely moves.
+func TestHandoverKeepsLoadavg(t *testing.T) {
+	h := startHoDaemon(t, true)
+	cg := newCgroup(t, limits{memory: 256 << 20})
+	c := newUnshareContainer(t, h.daemon, "L", cg, cg)
+	read := func() loadavgLine {
+		t.Helper()
+		l, err := parseLoadavg([]byte(mustRun(t, c, "cat", "/proc/loadavg")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	read() // the container's averages start here, at its current count
+	for range 2 {
+		_, stop := background(t, c, "sh", "-c", "while :; do :; done")
+		defer stop()
+	}
+	var before loadavgLine
+	poll(t, 30*time.Second, "1-minute load pulls ahead", func() error {
+		before = read()
+		if before.avg[0]-before.avg[2] < 0.05 {
+			return notYet("loadavg %q", before.text)
+		}
+		return nil
+	})
+	check := func(what string) {
+		t.Helper()
+		after := read()
+		t.Logf("%s: loadavg %q then %q", what, before.text, after.text)
+		if after.avg[0]-after.avg[2] < 0.03 || after.avg[2] < before.avg[2]-0.02 || after.avg[2] > before.avg[2]+0.1 {
+			t.Errorf("%s: loadavg %q after %q: the averages restarted", what, after.text, before.text)
+		}
+		before = after
+	}
+
+	r, err := h.ready()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	r = h.waitReadyChange(t, r, "handover")
+	check("handover")
+
+	// The history file is saved every --loadavg-interval (1 s here): let one save happen.
+	poll(t, 5*time.Second, "history saved", func() error {
+		fi, err := os.Stat(filepath.Join(h.state, "history.json"))
+		if err != nil {
+			return err
+		}
+		if time.Since(fi.ModTime()) > 500*time.Millisecond {
+			return notYet("history.json is %v old", time.Since(fi.ModTime()))
+		}
+		return nil
+	})
+	if err := syscall.Kill(r.pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	h.waitReadyChange(t, r, "restart after kill")
+	check("kill -9")
+}
