@@ -160,6 +160,13 @@ func (rc *resolveCache) sweepLocked(now time.Time) {
 	}
 }
 
+// prune drops expired entries and closes their descriptors.
+func (rc *resolveCache) prune(now time.Time) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rc.sweepLocked(now)
+}
+
 func (rc *resolveCache) len() int {
 	rc.mu.RLock()
 	defer rc.mu.RUnlock()

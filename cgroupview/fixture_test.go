@@ -467,3 +467,21 @@ func TestExists(t *testing.T) {
 		t.Error("Exists(removed container) = true")
 	}
 }
+
+// TestPruneClosesExpiredEntries: after a quiet spell longer than the cache lifetime, Prune
+// leaves nothing cached, so no descriptor outlives its process for long.
+func TestPruneClosesExpiredEntries(t *testing.T) {
+	r := fixtureReader(t, "v1-docker")
+	now := time.Unix(1000, 0)
+	r.now = func() time.Time { return now }
+	r.resolved.put(4242, 1, &Container{ID: "/x"}, now)
+	r.Prune()
+	if n := r.resolved.len(); n != 1 {
+		t.Fatalf("a fresh entry was pruned: %d left, want 1", n)
+	}
+	now = now.Add(resolveTTL)
+	r.Prune()
+	if n := r.resolved.len(); n != 0 {
+		t.Errorf("%d entries left after the cache lifetime, want 0", n)
+	}
+}

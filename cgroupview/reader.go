@@ -145,3 +145,9 @@ func (r *Reader) Pressure(c *Container, resource string) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// Prune drops the cached resolutions that have expired, closing the pidfds they hold. Puts
+// sweep too, but only while readers keep coming: the daemon calls Prune on a timer so that a
+// quiet spell after a burst of short-lived readers holds no descriptors (SPEC §2.1: an entry
+// never outlives its process by more than the cache's lifetime).
+func (r *Reader) Prune() { r.resolved.prune(r.now()) }

@@ -24,6 +24,7 @@ func (s *Server) sampleLoads(ctx context.Context) {
 			return
 		case <-t.C:
 			s.sampleOnce(time.Now())
+			s.cgroups.Prune()
 		}
 	}
 }
