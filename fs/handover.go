@@ -253,6 +253,7 @@ func (s *Server) LoadHistory() error {
 		}
 	}
 	if j := s.clockJournal(); j != nil {
+		j.prune(func(ch ContainerHistory) bool { return !s.cgroups.Exists(&ch.Container) })
 		h.Containers = newerClocks(h.Containers, j.all())
 	}
 	s.ImportHistory(h)

@@ -2,6 +2,7 @@ package fs
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -22,7 +23,8 @@ func TestHistoryRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &cgroupview.Container{ID: "/ctr", Paths: map[string]string{"": "/ctr"}, InitPID: 42, InitStart: 1000}
+	// Paths name the root cgroups, which exist, so that LoadHistory keeps the entry.
+	c := &cgroupview.Container{ID: "/ctr", Paths: map[string]string{"": "/", "memory": "/"}, InitPID: 42, InitStart: 1000}
 	st := a.states.get(c)
 	st.advanceClock(proc.CPUSample{Uptime: 10, CPUs: 3, UserTicks: 301, SystemTicks: 50})
 	st.loadavg(c, cgroupview.Tasks{Running: 3}, time.Second)
@@ -80,5 +82,43 @@ func TestHistoryRoundTrip(t *testing.T) {
 	last := proc.CPUSample{Uptime: 21, CPUs: 2, UserTicks: 905, SystemTicks: 70}
 	if diff := cmp.Diff(st.advanceClock(last), cSrv.states.get(c).advanceClock(last)); diff != "" {
 		t.Errorf("restart did not resume from the clock journal (-running +restarted):\n%s", diff)
+	}
+}
+
+// TestClockJournalCollision: two containers whose IDs hash to the same home slot keep one slot
+// each, and a successor (a new mapping of the same file) finds both.
+func TestClockJournalCollision(t *testing.T) {
+	dir := t.TempDir()
+	j, err := openClockJournal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	home := map[uint64]string{}
+	var a, b string
+	for i := 0; a == ""; i++ {
+		id := fmt.Sprintf("/c%d", i)
+		h := idHash(id) % clockSlots
+		if other, ok := home[h]; ok {
+			a, b = other, id
+		}
+		home[h] = id
+	}
+	for n, id := range []string{a, b} {
+		cj, _ := json.Marshal(&cgroupview.Container{ID: id})
+		clock := proc.CPUClockState{Lines: []proc.CPUTimes{{User: uint64(n + 1)}}, User: uint64(n + 1), Uptime: 5, Seeded: true}
+		j.put(id, cj, time.Now(), &clock)
+	}
+	j.close()
+	j, err = openClockJournal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.close()
+	got := map[string]uint64{}
+	for _, ch := range j.all() {
+		got[ch.Container.ID] = ch.Clock.User
+	}
+	if want := map[string]uint64{a: 1, b: 2}; !cmp.Equal(got, want) {
+		t.Errorf("colliding IDs %q and %q: journal holds %v, want %v", a, b, got, want)
 	}
 }

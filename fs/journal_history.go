@@ -23,21 +23,26 @@ import (
 // older model: on cgroup v1 the user/system split of cpuacct jitters, so an older model plus
 // the advance since can show less than readers already saw (SPEC §2.3: never backwards).
 //
-// A slot is chosen by a hash of the container ID and holds crc32, length, the container as
-// JSON and the clock in binary; a slot another container owns is overwritten, which costs that container
-// only the fallback to the history file. A torn write (the process killed mid-copy) fails the
-// checksum and is ignored.
+// A container takes a slot by open addressing from a hash of its ID (the slot is tagged with the
+// hash, so a successor finds the same one) and writes crc32, length, the container as JSON and
+// the clock in binary. Only when every slot is taken does a container share its home slot,
+// which costs the two only the fallback to the history file. A torn write (the process killed
+// mid-copy) fails the checksum and is ignored. At start the slots of containers whose cgroup is
+// gone are freed (prune).
 const (
 	clockJournalName  = "clocks"
 	clockSlotSize     = 2048
 	clockSlots        = 512
-	clockSlotHeader   = 8 // crc32 (4), length (4)
+	clockSlotHeader   = 16 // crc32 (4), length (4), hash of the container ID (8)
 	clockJournalBytes = clockSlotSize * clockSlots
 )
 
 type clockJournal struct {
 	mem   []byte
 	locks [clockSlots]sync.Mutex
+
+	claim sync.Mutex // serialises taking a slot for a container
+	index sync.Map   // container ID → slot
 }
 
 func openClockJournal(dir string) (*clockJournal, error) {
@@ -67,10 +72,38 @@ func (c *clockJournal) close() {
 	}
 }
 
-func clockSlot(id string) int {
-	h := fnv.New32a()
+func idHash(id string) uint64 {
+	h := fnv.New64a()
 	h.Write([]byte(id))
-	return int(h.Sum32() % clockSlots)
+	return h.Sum64() | 1 // 0 marks a free slot
+}
+
+// slotFor returns the container's slot: the one already tagged with its ID's hash, else the
+// first free one probing from the hash, else (all taken) its home slot.
+func (c *clockJournal) slotFor(id string) int {
+	if i, ok := c.index.Load(id); ok {
+		return i.(int)
+	}
+	c.claim.Lock()
+	defer c.claim.Unlock()
+	h := idHash(id)
+	home := int(h % clockSlots)
+	slot := home
+	for k := range clockSlots {
+		i := (home + k) % clockSlots
+		tag := binary.LittleEndian.Uint64(c.mem[i*clockSlotSize+8:])
+		if tag == h {
+			slot = i
+			break
+		}
+		if tag == 0 {
+			binary.LittleEndian.PutUint64(c.mem[i*clockSlotSize+8:], h)
+			slot = i
+			break
+		}
+	}
+	c.index.Store(id, slot)
+	return slot
 }
 
 // put stores one container's clock. cj is the container's JSON (the caller caches it: the
@@ -81,12 +114,13 @@ func (c *clockJournal) put(id string, cj []byte, lastRead time.Time, clock *proc
 	if n > clockSlotSize-clockSlotHeader {
 		return
 	}
-	i := clockSlot(id)
+	i := c.slotFor(id)
 	c.locks[i].Lock()
 	defer c.locks[i].Unlock()
 	s := c.mem[i*clockSlotSize : (i+1)*clockSlotSize]
 	le := binary.LittleEndian
 	le.PutUint32(s[0:4], 0) // invalid while copying
+	le.PutUint64(s[8:16], idHash(id))
 	b := s[clockSlotHeader : clockSlotHeader+n]
 	le.PutUint32(b, uint32(len(cj)))
 	off := 4 + copy(b[4:], cj)
@@ -153,5 +187,25 @@ func decodeClock(b []byte) (ContainerHistory, bool) {
 	return ch, true
 }
 
-// reset forgets every entry.
-func (c *clockJournal) reset() { clear(c.mem) }
+// prune frees the slots of entries for which gone reports true, and of unreadable entries.
+// Call it before any put.
+func (c *clockJournal) prune(gone func(ContainerHistory) bool) {
+	for i := range clockSlots {
+		s := c.mem[i*clockSlotSize : (i+1)*clockSlotSize]
+		if binary.LittleEndian.Uint64(s[8:16]) == 0 {
+			continue
+		}
+		sum, n := binary.LittleEndian.Uint32(s[0:4]), binary.LittleEndian.Uint32(s[4:8])
+		keep := false
+		if sum != 0 && n > 0 && n <= clockSlotSize-clockSlotHeader {
+			b := s[clockSlotHeader : clockSlotHeader+n]
+			if crc32.ChecksumIEEE(b)|1 == sum {
+				ch, ok := decodeClock(b)
+				keep = ok && !gone(ch)
+			}
+		}
+		if !keep {
+			clear(s[:clockSlotHeader])
+		}
+	}
+}
