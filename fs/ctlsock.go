@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -19,7 +20,9 @@ import (
 
 // startControl listens on the control socket under --state-dir and serves it, with the
 // switch saver and sweeper, until ctx ends (issue 4). Without a state dir it does nothing.
-func (s *Server) startControl(ctx context.Context) error {
+// Its goroutines are counted in wg, so that Serve returns only once nothing writes under the
+// state dir any more (a successor, or a test's cleanup, owns it then).
+func (s *Server) startControl(ctx context.Context, wg *sync.WaitGroup) error {
 	if s.cfg.StateDir == "" {
 		return nil
 	}
@@ -37,9 +40,11 @@ func (s *Server) startControl(ctx context.Context) error {
 		ln.Close()
 		return fmt.Errorf("listen on %s: %w", sock, err)
 	}
-	go func() { <-ctx.Done(); ln.Close() }()
-	go s.runSwitches(ctx)
+	wg.Add(3)
+	go func() { defer wg.Done(); <-ctx.Done(); ln.Close() }()
+	go func() { defer wg.Done(); s.runSwitches(ctx) }()
 	go func() {
+		defer wg.Done()
 		for {
 			conn, err := ln.AcceptUnix()
 			if err != nil {

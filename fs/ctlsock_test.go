@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,8 +19,9 @@ func startCtlForTest(t *testing.T) (*Server, string) {
 	state := filepath.Join(t.TempDir(), "state")
 	srv := newSwitchServer(t, copyTree(t, "../testdata/native/cgroup"), state, nil)
 	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	if err := srv.startControl(ctx); err != nil {
+	var wg sync.WaitGroup
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	if err := srv.startControl(ctx, &wg); err != nil {
 		t.Fatal(err)
 	}
 	return srv, state
