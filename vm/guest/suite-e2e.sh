@@ -3,13 +3,15 @@
 # PROCFSD_REQUIRE_V2=1 turns every "not v2 here" into a failure, so no v2 path is skipped. The
 # containers run from /opt/rootfs, the tree scripts/rootfs.sh builds on the host. The package
 # reads ../testdata and ../systemd, so it runs from e2e/ beside a copy of those directories.
-# TestMakeInstall runs make, which rebuilds the binary with the Go toolchain the guest does not
-# have; it checks file installation, nothing cgroup-specific, and runs on the host.
+# Left to the host: TestMakeInstall runs make, which rebuilds the binary with the Go toolchain
+# the guest does not have (it checks file installation, nothing cgroup-specific); the Docker
+# tests import the whole container tree into a private dockerd, over 7 minutes under emulation,
+# for the same bind-mount recipe and cgroup v2 reads the podman tests prove here.
 set -u
 export PROCFSD_BIN=/usr/local/bin/procfsd PROCFSD_E2E_ROOTFS=/opt/rootfs PROCFSD_REQUIRE_V2=1
 src=/opt/procfsd-src
 rm -rf "$src"
 cp -a "$PROCFSD_VM_SHARE/src" "$src" && mkdir -p "$src/e2e" && cd "$src/e2e" || exit 1
 exec /usr/local/bin/e2e.test -test.v -test.count=1 -test.timeout=20m \
-	-test.skip '^TestMakeInstall$'
+	-test.skip '^(TestMakeInstall|TestDocker.*)$'
 
