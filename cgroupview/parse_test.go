@@ -190,3 +190,20 @@ func TestParseIOStatErrors(t *testing.T) {
 		t.Error("parseBlkio with a bad value gave no error")
 	}
 }
+
+// TestProcessCgroups reads a hybrid /proc/<pid>/cgroup: each controller of a combined
+// hierarchy gets the path, a named hierarchy keeps its name, and the v2 path sits under "".
+func TestProcessCgroups(t *testing.T) {
+	got, err := ProcessCgroups("../testdata/proc-pids/hybrid", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"pids": "/", "blkio": "/", "cpu": "/", "cpuacct": "/", "cpuset": "/",
+		"memory": "/", "name=systemd": "/init.scope", "": "/init.scope"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("ProcessCgroups (-want +got):\n%s", diff)
+	}
+	if _, err := ProcessCgroups("../testdata/proc-pids/hybrid", 999999); err == nil {
+		t.Error("a missing process gave no error")
+	}
+}

@@ -148,6 +148,20 @@ func readCgroupFile(procRoot string, pid int, buf []byte) (map[string]string, st
 	return v1, unified, b, nil
 }
 
+// ProcessCgroups returns pid's cgroups as <procRoot>/<pid>/cgroup lists them: each v1
+// controller (and named hierarchy) to its path, and the v2 path under "". The OCI hook and the
+// native-kernel helper read their own cgroups with it (cgroups(7)).
+func ProcessCgroups(procRoot string, pid int) (map[string]string, error) {
+	v1, unified, _, err := readCgroupFile(procRoot, pid, nil)
+	if err != nil {
+		return nil, err
+	}
+	if unified != "" {
+		v1[""] = unified
+	}
+	return v1, nil
+}
+
 // pidnsInode returns the inode of <procRoot>/<pid>/ns/pid from its link text "pid:[N]"
 // (a readlink, so fixture trees can carry the link as a plain symlink).
 func pidnsInode(procRoot string, pid int) (uint64, error) {

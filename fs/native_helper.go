@@ -1,13 +1,14 @@
 package fs
 
 import (
-	"bufio"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"procfsd/cgroupview"
 )
 
 // RunNativeHelper is the short-lived process of SPEC §3's native mode:
@@ -52,7 +53,7 @@ func RunNativeHelper(args []string, stdout io.Writer) error {
 			return fmt.Errorf("join %s cgroup %s: %w", ctrl, p, err)
 		}
 	}
-	got, err := ownCgroups()
+	got, err := cgroupview.ProcessCgroups("/proc", os.Getpid())
 	if err != nil {
 		return err
 	}
@@ -70,25 +71,4 @@ func RunNativeHelper(args []string, stdout io.Writer) error {
 		}
 	}
 	return nil
-}
-
-// ownCgroups reads this process's v1 cgroups, controller → path.
-func ownCgroups() (map[string]string, error) {
-	f, err := os.Open("/proc/self/cgroup")
-	if err != nil {
-		return nil, fmt.Errorf("read own cgroups: %w", err)
-	}
-	defer f.Close()
-	out := map[string]string{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		parts := strings.SplitN(sc.Text(), ":", 3)
-		if len(parts) != 3 {
-			continue
-		}
-		for _, ctrl := range strings.Split(parts[1], ",") {
-			out[ctrl] = parts[2]
-		}
-	}
-	return out, sc.Err()
 }

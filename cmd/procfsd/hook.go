@@ -1,16 +1,15 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
+	"procfsd/cgroupview"
 	"procfsd/fs"
 )
 
@@ -95,7 +94,9 @@ func readLimited(path string) ([]byte, error) {
 // --fail-closed; the runtime fails the container on any non-zero exit (runtime-spec
 // config.md "createContainer Hooks").
 func hook(c *hookContainer, f hookFlags, stderr io.Writer) error {
-	cg, err := selfCgroups()
+	// The hook's own cgroups are the container's: runc runs createContainer hooks from its init,
+	// after joining them.
+	cg, err := cgroupview.ProcessCgroups("/proc", os.Getpid())
 	if err != nil {
 		return err
 	}
@@ -114,30 +115,4 @@ func hook(c *hookContainer, f hookFlags, stderr io.Writer) error {
 		return nil // opted out: the container reads the host's own files
 	}
 	return mountInto(f.mountpoint, c.Rootfs)
-}
-
-// selfCgroups reads the hook's own cgroups (the container's: runc runs createContainer hooks
-// from its init, after joining them), controller → path, "" for v2.
-func selfCgroups() (map[string]string, error) {
-	f, err := os.Open("/proc/self/cgroup")
-	if err != nil {
-		return nil, fmt.Errorf("read own cgroups: %w", err)
-	}
-	defer f.Close()
-	out := map[string]string{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		parts := strings.SplitN(sc.Text(), ":", 3)
-		if len(parts) != 3 {
-			continue
-		}
-		if parts[1] == "" {
-			out[""] = parts[2]
-			continue
-		}
-		for _, ctrl := range strings.Split(parts[1], ",") {
-			out[ctrl] = parts[2]
-		}
-	}
-	return out, sc.Err()
 }
