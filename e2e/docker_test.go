@@ -31,15 +31,7 @@ func TestDocker(t *testing.T) {
 	lb := limits{memory: 1 << 30, cpus: "0-1"}
 	a := startRuntimeContainer(t, d, cli, la, image)
 	b := startRuntimeContainer(t, d, cli, lb, image)
-	wantA, wantB := runtimeView(t, h, la), runtimeView(t, h, lb)
-	v2 := cgroupV2(t)
-	t.Run("A", func(t *testing.T) { checkPrograms(t, a, wantA, h) })
-	t.Run("B", func(t *testing.T) { checkPrograms(t, b, wantB, h) })
-	t.Run("A/burn", func(t *testing.T) { checkBurn(t, a, wantA, runtimeUsage(v2), v2) })
-	t.Run("concurrent", func(t *testing.T) {
-		checkConcurrent(t, d, h, map[container]view{a: wantA, b: wantB})
-	})
-	d.alive(t)
+	checkRuntimeContainers(t, d, h, a, b, la, lb)
 }
 
 // startDockerd runs a dockerd with its own data and exec roots, socket and pid file, without

@@ -141,6 +141,13 @@ func TestPodman(t *testing.T) {
 	lb := limits{memory: 1 << 30, cpus: "0-1"}
 	a := startRuntimeContainer(t, d, podmanCLI, la, "--rootfs", fs)
 	b := startRuntimeContainer(t, d, podmanCLI, lb, "--rootfs", fs)
+	checkRuntimeContainers(t, d, h, a, b, la, lb)
+}
+
+// checkRuntimeContainers runs the core assertions on containers A and B of a real runtime
+// (podman, Docker), made with limits la and lb: real programs in each, the CPU burner in A,
+// and A, B and the host reading at the same time.
+func checkRuntimeContainers(t *testing.T, d *daemon, h hostFacts, a, b container, la, lb limits) {
 	wantA, wantB := runtimeView(t, h, la), runtimeView(t, h, lb)
 	v2 := cgroupV2(t)
 	t.Run("A", func(t *testing.T) { checkPrograms(t, a, wantA, h) })
