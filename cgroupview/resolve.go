@@ -20,13 +20,29 @@ import (
 // short time; a cached Resolve is one pidfd liveness check (or, without pidfds, one read of
 // /proc/<pid>/stat).
 func (r *Reader) Resolve(pid int) (*Container, error) {
+	if c, ok := r.Resolved(pid); ok {
+		return c, nil
+	}
+	return r.ResolveUncached(pid)
+}
+
+// Resolved returns pid's container when the cache proves it without reading /proc: an entry
+// whose pidfd shows the same process still running (cache.go). It makes one system call. A
+// server calls it first to learn whether Resolve would have to wait for /proc.
+func (r *Reader) Resolved(pid int) (*Container, bool) {
+	if pid <= 0 {
+		return nil, false
+	}
+	return r.resolved.alive(pid, r.now())
+}
+
+// ResolveUncached is Resolve without the pidfd check: it reads /proc/<pid>/stat, and the rest of
+// /proc/<pid> unless an entry keyed by the process's start time still holds.
+func (r *Reader) ResolveUncached(pid int) (*Container, error) {
 	if pid <= 0 {
 		return nil, fmt.Errorf("resolve pid %d: invalid pid", pid)
 	}
 	now := r.now()
-	if c, ok := r.resolved.alive(pid, now); ok { // a pidfd proves the same process (cache.go)
-		return c, nil
-	}
 	_, start, err := readStat(r.procRoot, pid)
 	if err != nil {
 		return nil, err

@@ -60,8 +60,8 @@ func fresh[T any](s *snapshot[T], ttl time.Duration, now time.Time) bool {
 	return s != nil && now.Sub(s.at) < ttl
 }
 
-// hostFile returns the file at path, read at most hostTTL ago.
-func (rc *renderCache) hostFile(path string, read func(string) ([]byte, error)) ([]byte, error) {
+// hostFile returns the file at path, read at most hostTTL ago. miss is called before a read.
+func (rc *renderCache) hostFile(path string, miss func(), read func(string) ([]byte, error)) ([]byte, error) {
 	v, ok := rc.hosts.Load(path)
 	if !ok {
 		v, _ = rc.hosts.LoadOrStore(path, &hostEntry{})
@@ -70,6 +70,7 @@ func (rc *renderCache) hostFile(path string, read func(string) ([]byte, error)) 
 	if s := e.snap.Load(); fresh(s, hostTTL, time.Now()) {
 		return s.v, nil
 	}
+	miss()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if s := e.snap.Load(); fresh(s, hostTTL, time.Now()) {
@@ -147,10 +148,11 @@ func (rc *renderCache) maybeSweep(now time.Time) {
 }
 
 // cached returns the snapshot in p if younger than ttl, else computes one under mu.
-func cached[T any](mu *sync.Mutex, p *atomic.Pointer[snapshot[T]], ttl time.Duration, now time.Time, compute func() (T, error)) (T, error) {
+func cached[T any](mu *sync.Mutex, p *atomic.Pointer[snapshot[T]], ttl time.Duration, now time.Time, miss func(), compute func() (T, error)) (T, error) {
 	if s := p.Load(); fresh(s, ttl, now) {
 		return s.v, nil
 	}
+	miss()
 	mu.Lock()
 	defer mu.Unlock()
 	if s := p.Load(); fresh(s, ttl, time.Now()) {
@@ -167,17 +169,17 @@ func cached[T any](mu *sync.Mutex, p *atomic.Pointer[snapshot[T]], ttl time.Dura
 
 func (r *renderCtx) memory() (cgroupview.Memory, error) {
 	e := r.srv.cache.view(r.c, time.Now())
-	return cached(&e.memMu, &e.mem, memTTL, time.Now(), func() (cgroupview.Memory, error) { return r.srv.cgroups.Memory(r.c) })
+	return cached(&e.memMu, &e.mem, memTTL, time.Now(), r.srv.mayBlock, func() (cgroupview.Memory, error) { return r.srv.cgroups.Memory(r.c) })
 }
 
 func (r *renderCtx) cpu() (cgroupview.CPU, error) {
 	e := r.srv.cache.view(r.c, time.Now())
-	return cached(&e.cpuMu, &e.cpu, cpuTTL, time.Now(), func() (cgroupview.CPU, error) { return r.srv.cgroups.CPU(r.c) })
+	return cached(&e.cpuMu, &e.cpu, cpuTTL, time.Now(), r.srv.mayBlock, func() (cgroupview.CPU, error) { return r.srv.cgroups.CPU(r.c) })
 }
 
 func (r *renderCtx) tasks() (cgroupview.Tasks, error) {
 	e := r.srv.cache.view(r.c, time.Now())
-	return cached(&e.tskMu, &e.tasks, tasksTTL, time.Now(), func() (cgroupview.Tasks, error) { return r.srv.cgroups.Tasks(r.c) })
+	return cached(&e.tskMu, &e.tasks, tasksTTL, time.Now(), r.srv.mayBlock, func() (cgroupview.Tasks, error) { return r.srv.cgroups.Tasks(r.c) })
 }
 
 // readHostFile is the uncached read behind renderCtx.host.

@@ -2,15 +2,10 @@ package fs
 
 import (
 	"context"
-	"fmt"
-	"runtime"
-	"sync"
-	"sync/atomic"
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"go.uber.org/zap"
-	"golang.org/x/sys/unix"
 )
 
 // ServeFloor answers conn (made by Mount, so with procfsd's mount options) with a null tree:
@@ -21,43 +16,31 @@ import (
 // latency divided by the floor's isolates procfsd's own work (issue 6).
 func ServeFloor(ctx context.Context, conn *Conn, content []byte) error {
 	s := &Server{log: zap.NewNop()}
-	ps := fuse.NewProtocolServer(&floorFS{RawFileSystem: defaultRaw(), content: content}, &fuse.MountOptions{
+	return s.serveRaw(ctx, conn, &floorFS{RawFileSystem: defaultRaw(), content: content})
+}
+
+// serveRaw answers conn with raw through Serve's loops, without a journal, state or control
+// socket, until ctx ends or the connection goes away.
+func (s *Server) serveRaw(ctx context.Context, conn *Conn, raw fuse.RawFileSystem) error {
+	ps := fuse.NewProtocolServer(raw, &fuse.MountOptions{
 		MaxWrite:           maxWrite,
 		DisableXAttrs:      true,
 		DisableReadDirPlus: true,
 	})
-	// The same preparation and loop as Serve, without a journal (nil journals nothing).
-	if err := unix.SetNonblock(conn.FD, true); err != nil {
-		return fmt.Errorf("set /dev/fuse non-blocking: %w", err)
-	}
-	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	loops, err := s.startLoops(conn, ps, nil) // a nil journal journals nothing
 	if err != nil {
-		return fmt.Errorf("create eventfd: %w", err)
-	}
-	defer unix.Close(wake)
-	var stopping atomic.Bool
-	readers := max(4, 2*runtime.GOMAXPROCS(0))
-	errc := make(chan error, readers)
-	var loops sync.WaitGroup
-	for range readers {
-		loops.Add(1)
-		go func() { defer loops.Done(); errc <- s.loop(conn, ps, nil, journalSlot{}, wake, &stopping) }()
-	}
-	stop := func() {
-		stopping.Store(true)
-		unix.Write(wake, []byte{1, 0, 0, 0, 0, 0, 0, 0})
-		loops.Wait()
+		return err
 	}
 	if err := pollHack(conn.Mountpoint); err != nil {
-		stop()
+		loops.stop()
 		return err
 	}
 	select {
 	case <-ctx.Done():
 		err = nil
-	case err = <-errc:
+	case err = <-loops.errc:
 	}
-	stop()
+	loops.stop()
 	return err
 }
 

@@ -107,35 +107,20 @@ func (s *Server) Serve(ctx context.Context, conn *Conn) error {
 	} else if j != nil {
 		j.Reset() // a fresh mount: nothing of an older connection applies
 	}
-	// Non-blocking reads, and a poll that an eventfd can interrupt, make the loops stoppable;
-	// blocking reads on /dev/fuse can only be ended by a signal (README "Design notes").
-	if err := unix.SetNonblock(conn.FD, true); err != nil {
-		return fmt.Errorf("set /dev/fuse non-blocking: %w", err)
-	}
-	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
-	if err != nil {
-		return fmt.Errorf("create eventfd: %w", err)
-	}
-	defer unix.Close(wake)
-
 	bg, cancelBg := context.WithCancel(context.Background())
 	var bgDone sync.WaitGroup
 	bgDone.Add(2)
 	go func() { defer bgDone.Done(); s.sampleLoads(bg) }()
 	go func() { defer bgDone.Done(); s.saveHistoryLoop(bg) }()
 
-	var stopping atomic.Bool
-	readers := max(4, 2*runtime.GOMAXPROCS(0))
-	errc := make(chan error, readers)
-	var loops sync.WaitGroup
-	for i := range readers {
-		loops.Add(1)
-		go func() { defer loops.Done(); errc <- s.loop(conn, ps, j, j.slot(i), wake, &stopping) }()
+	loops, err := s.startLoops(conn, ps, j)
+	if err != nil {
+		cancelBg()
+		bgDone.Wait()
+		return err
 	}
 	stop := func() {
-		stopping.Store(true)
-		unix.Write(wake, []byte{1, 0, 0, 0, 0, 0, 0, 0})
-		loops.Wait()
+		loops.stop()
 		cancelBg()
 		bgDone.Wait()
 		s.saveHistory()
@@ -154,40 +139,120 @@ func (s *Server) Serve(ctx context.Context, conn *Conn) error {
 	select {
 	case <-ctx.Done():
 		err = nil
-	case err = <-errc:
+	case err = <-loops.errc:
 	}
 	stop()
 	return err
 }
 
-// loop reads one request at a time, answers it and writes the reply, until stopping is set or
-// the connection goes away. Several loops share the descriptor; the kernel hands each request
-// to exactly one reader. A loop reads first and polls only when nothing is queued, so a busy
-// server pays no poll; the descriptor is registered EPOLLEXCLUSIVE, so a request wakes one idle
-// loop, not all of them.
-func (s *Server) loop(conn *Conn, ps *fuse.ProtocolServer, j *Journal, slot journalSlot, wake int, stopping *atomic.Bool) error {
+// loopSet is the server's request loops. Each loop reads one request from the /dev/fuse
+// descriptor, answers it and writes the reply; the kernel hands each request to exactly one
+// reader.
+//
+// One loop reads at a time; the others wait as spares, parked goroutines that cost nothing. A
+// single reader is the cheapest way through Go's runtime: every reader blocked in a system call
+// holds a scheduler slot that the runtime's monitor keeps taking back and handing out again,
+// waking threads to do it (issue 6; README "One reader at a time"). A request that must wait for
+// I/O (a cache miss: /proc, cgroup or Docker files) calls mayBlock first, which wakes a spare to
+// read in its place while nobody else is reading, so that one slow answer never holds up the
+// others; a loop that finishes its answer while another reads becomes a spare.
+//
+// The descriptor is non-blocking, and an idle reader waits in epoll on it and on an eventfd, so
+// stop can end the loops at a request boundary: it sets stopping and signals the eventfd; each
+// loop finishes the request it holds, writes its reply and reads no more (SPEC §5: the
+// successor answers what arrives meanwhile). Blocking reads on /dev/fuse could only be ended by
+// a signal, and the runtime's handlers restart them.
+type loopSet struct {
+	stopping atomic.Bool
+	reading  atomic.Int32  // loops in read or epoll_wait: 1 while serving, 0 while it answers
+	spare    chan struct{} // wakes a parked loop (mayBlock)
+	done     chan struct{} // closed by stop
+	wake     int           // eventfd that stop signals
+	wg       sync.WaitGroup
+	errc     chan error
+}
+
+// startLoops starts the request loops on conn; j may be nil (nothing is journalled).
+func (s *Server) startLoops(conn *Conn, ps *fuse.ProtocolServer, j *Journal) (*loopSet, error) {
+	if err := unix.SetNonblock(conn.FD, true); err != nil {
+		return nil, fmt.Errorf("set /dev/fuse non-blocking: %w", err)
+	}
+	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		return nil, fmt.Errorf("create eventfd: %w", err)
+	}
+	n := max(4, 2*runtime.GOMAXPROCS(0))
+	l := &loopSet{spare: make(chan struct{}, n), done: make(chan struct{}), wake: wake, errc: make(chan error, n)}
+	for i := range n {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			l.errc <- s.loop(conn, ps, j, j.slot(i), l)
+		}()
+	}
+	s.loops.Store(l)
+	return l, nil
+}
+
+// stop ends the loops at a request boundary and returns once all have.
+func (l *loopSet) stop() {
+	l.stopping.Store(true)
+	close(l.done)
+	unix.Write(l.wake, []byte{1, 0, 0, 0, 0, 0, 0, 0})
+	l.wg.Wait()
+	unix.Close(l.wake)
+}
+
+// mayBlock is called by a request about to wait for I/O: if no loop is reading meanwhile, a
+// spare starts to. It is cheap when another loop reads (one atomic load).
+func (s *Server) mayBlock() {
+	l := s.loops.Load()
+	if l == nil || l.reading.Load() > 0 {
+		return
+	}
+	select {
+	case l.spare <- struct{}{}:
+	default: // every spare is already woken
+	}
+}
+
+// loop serves requests until stopping is set or the connection goes away. It reads first and
+// polls only when nothing is queued, so a busy server pays no poll.
+func (s *Server) loop(conn *Conn, ps *fuse.ProtocolServer, j *Journal, slot journalSlot, l *loopSet) error {
 	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return fmt.Errorf("create epoll: %w", err)
 	}
 	defer unix.Close(ep)
-	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, conn.FD, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLEXCLUSIVE, Fd: int32(conn.FD)}); err != nil {
+	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, conn.FD, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(conn.FD)}); err != nil {
 		return fmt.Errorf("poll /dev/fuse: %w", err)
 	}
-	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, wake, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wake)}); err != nil {
+	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, l.wake, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(l.wake)}); err != nil {
 		return fmt.Errorf("poll eventfd: %w", err)
 	}
 	events := make([]unix.EpollEvent, 2)
 	in := make([]byte, maxWrite+64<<10)
 	out := make([]byte, maxRead+4096)
-	for !stopping.Load() {
+	for !l.stopping.Load() {
+		if l.reading.Add(1) > 1 { // another loop reads: wait as a spare
+			l.reading.Add(-1)
+			select {
+			case <-l.spare:
+			case <-l.done:
+			}
+			continue
+		}
 		n, err := unix.Read(conn.FD, in)
-		switch {
-		case errors.Is(err, unix.EAGAIN):
-			if _, err := unix.EpollWait(ep, events, -1); err != nil && !errors.Is(err, unix.EINTR) {
+		if errors.Is(err, unix.EAGAIN) {
+			_, err = unix.EpollWait(ep, events, -1)
+			l.reading.Add(-1)
+			if err != nil && !errors.Is(err, unix.EINTR) {
 				return fmt.Errorf("poll /dev/fuse: %w", err)
 			}
 			continue
+		}
+		l.reading.Add(-1)
+		switch {
 		case errors.Is(err, unix.EINTR), errors.Is(err, unix.ENOENT):
 			continue // interrupted, or a request the kernel withdrew
 		case errors.Is(err, unix.ENODEV):

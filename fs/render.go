@@ -29,7 +29,7 @@ const userHZ = 100
 // host returns the host's /proc/<name>, at most hostTTL old (cache.go). The bytes are shared:
 // renderers only read them.
 func (r *renderCtx) host(name string) ([]byte, error) {
-	return r.srv.cache.hostFile(r.srv.cfg.ProcRoot+"/"+name, readHostFile)
+	return r.srv.cache.hostFile(r.srv.cfg.ProcRoot+"/"+name, r.srv.mayBlock, readHostFile)
 }
 
 func renderMeminfo(r *renderCtx, w *bytes.Buffer) error {
@@ -184,6 +184,7 @@ func renderDiskstats(r *renderCtx, w *bytes.Buffer) error {
 	if err != nil {
 		return err
 	}
+	r.srv.mayBlock()
 	io, err := r.srv.cgroups.IO(r.c)
 	if errors.Is(err, cgroupview.ErrNoData) {
 		w.Write(host) // the cgroup exposes nothing: the host file (SPEC §2.5)
@@ -199,6 +200,7 @@ func renderDiskstats(r *renderCtx, w *bytes.Buffer) error {
 // the cgroup has none (SPEC §2.5).
 func renderPressure(resource string) renderFunc {
 	return func(r *renderCtx, w *bytes.Buffer) error {
+		r.srv.mayBlock()
 		data, err := r.srv.cgroups.Pressure(r.c, resource)
 		if errors.Is(err, cgroupview.ErrNoData) {
 			data, err = r.host(filepath.Join("pressure", resource))

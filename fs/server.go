@@ -56,6 +56,8 @@ type Server struct {
 	pageSize     uint64
 	// cache holds host files and container views for a few tens of ms (cache.go).
 	cache renderCache
+	// loops is the running request loops, nil outside Serve (loop.go).
+	loops atomic.Pointer[loopSet]
 
 	saveMu   sync.Mutex    // serialises writes of the state file
 	saved    atomic.Uint64 // switches.version at the last save
@@ -112,7 +114,11 @@ func (s *Server) resolve(pid int) *cgroupview.Container {
 	if pid <= 0 {
 		return nil
 	}
-	c, err := s.cgroups.Resolve(pid)
+	if c, ok := s.cgroups.Resolved(pid); ok {
+		return c
+	}
+	s.mayBlock()
+	c, err := s.cgroups.ResolveUncached(pid)
 	if err != nil {
 		if errors.Is(err, cgroupview.ErrProcessGone) {
 			s.log.Debug("reader exited before it was resolved; host view", zap.Int("pid", pid))

@@ -143,6 +143,7 @@ func (s *Server) containerIsolated(c *cgroupview.Container) bool {
 	}
 	e := &Entry{ID: c.ID, Cgroup: c.Paths, Isolated: true, Source: SourceDefault}
 	if id, ok := dockerID(c.ID); ok {
+		s.mayBlock()
 		on, set, err := dockerSwitch(s.dockerRoot(), id)
 		switch {
 		case errors.Is(err, errNotDocker):

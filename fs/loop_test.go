@@ -1,0 +1,107 @@
+package fs
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"go.uber.org/zap/zaptest"
+	"golang.org/x/sys/unix"
+)
+
+// stallFS is the floor's tree, except that the first read of the first open calls mayBlock,
+// as a cache miss does, and then waits until release is closed.
+type stallFS struct {
+	floorFS
+	srv     *Server
+	opens   atomic.Uint64
+	stalled chan struct{} // closed once the first read waits
+	release chan struct{}
+}
+
+func (f *stallFS) Open(cancel <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut) fuse.Status {
+	st := f.floorFS.Open(cancel, in, out)
+	out.Fh = f.opens.Add(1)
+	return st
+}
+
+func (f *stallFS) Read(cancel <-chan struct{}, in *fuse.ReadIn, buf []byte) (fuse.ReadResult, fuse.Status) {
+	if in.Fh == 1 && in.Offset == 0 {
+		f.srv.mayBlock()
+		close(f.stalled)
+		<-f.release
+	}
+	return f.floorFS.Read(cancel, in, buf)
+}
+
+// TestSlowRequestDoesNotHoldUpOthers: one loop reads at a time (loop.go), so a request that
+// waits for I/O must hand reading to a spare, or every other reader waits behind it.
+func TestSlowRequestDoesNotHoldUpOthers(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("mount tests need root")
+	}
+	dir := filepath.Join(t.TempDir(), "mnt")
+	conn, err := Mount(dir)
+	if err != nil {
+		t.Fatalf("Mount: %v", err)
+	}
+	srv := &Server{log: zaptest.NewLogger(t)}
+	fsys := &stallFS{
+		floorFS: floorFS{RawFileSystem: defaultRaw(), content: []byte("content\n")},
+		srv:     srv, stalled: make(chan struct{}), release: make(chan struct{}),
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- srv.serveRaw(ctx, conn, fsys) }()
+	released := false
+	t.Cleanup(func() {
+		if !released {
+			close(fsys.release)
+		}
+		cancel()
+		if err := <-served; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+		conn.Unmount()
+		unix.Close(conn.FD)
+	})
+	file := filepath.Join(dir, FloorFile)
+	read := func() <-chan error {
+		done := make(chan error, 1)
+		go func() {
+			b, err := os.ReadFile(file)
+			if err == nil && string(b) != "content\n" {
+				err = os.ErrInvalid
+			}
+			done <- err
+		}()
+		return done
+	}
+	slow := read()
+	select {
+	case <-fsys.stalled:
+	case err := <-slow:
+		t.Fatalf("the first read returned before it stalled: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first read never reached the server")
+	}
+	for i := range 3 {
+		select {
+		case err := <-read():
+			if err != nil {
+				t.Fatalf("read %d beside the stalled one: %v", i, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("read %d waited behind the stalled request", i)
+		}
+	}
+	close(fsys.release)
+	released = true
+	if err := <-slow; err != nil {
+		t.Fatalf("the stalled read, once released: %v", err)
+	}
+}
