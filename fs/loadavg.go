@@ -2,6 +2,8 @@ package fs
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -22,46 +24,67 @@ func (s *Server) sampleLoads(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case now := <-t.C:
 			s.sampleOnce(time.Now())
 			s.cgroups.Prune()
+			// A pass longer than the interval skips the next tick, and every load average
+			// goes a whole interval without a sample (issue 6: at most two intervals old).
+			if took := time.Since(now); took > s.cfg.LoadavgInterval/2 {
+				s.log.Warn("load sampling pass took over half the interval", zap.Duration("took", took),
+					zap.Duration("interval", s.cfg.LoadavgInterval))
+			}
 		}
 	}
 }
 
 func (s *Server) sampleOnce(now time.Time) {
-	s.states.each(func(id string, st *containerState) {
-		c := st.container.Load()
-		if c == nil {
-			return
+	// In ID order, not the map's random one: each container then sits at about the same point
+	// of every pass, and the time between its samples stays near the interval even when a
+	// pass takes seconds on a loaded node (issue 6: every load average at most two intervals
+	// old).
+	type entry struct {
+		id string
+		st *containerState
+	}
+	var order []entry
+	s.states.each(func(id string, st *containerState) { order = append(order, entry{id, st}) })
+	slices.SortFunc(order, func(a, b entry) int { return strings.Compare(a.id, b.id) })
+	for _, e := range order {
+		s.sampleContainer(e.id, e.st, now)
+	}
+}
+
+// sampleContainer samples one container's load, or drops its state if its cgroup is gone.
+func (s *Server) sampleContainer(id string, st *containerState, now time.Time) {
+	c := st.container.Load()
+	if c == nil {
+		return
+	}
+	// A sampled container proves it exists by its count; only the others (and a failed
+	// count) pay a separate check (issue 6: sampling stays cheap at 1000 containers).
+	sampled := st.hasLoad() && now.Sub(time.Unix(0, st.lastRead.Load())) <= idleAfter
+	var active int
+	var err error
+	if sampled {
+		active, err = s.cgroups.Active(c)
+	}
+	if (!sampled || err != nil) && !s.cgroups.Exists(c) {
+		s.states.drop(id)
+		s.switches.drop(id)
+		s.log.Info("container gone; state dropped", zap.String("container", id))
+		return
+	}
+	if !sampled {
+		if st.hasLoad() { // unread for idleAfter
+			st.mu.Lock()
+			st.load = nil
+			st.mu.Unlock()
 		}
-		// A sampled container proves it exists by its count; only the others (and a failed
-		// count) pay a separate check (issue 6: sampling stays under 2% of a core at 1000
-		// containers).
-		sampled := st.hasLoad() && now.Sub(time.Unix(0, st.lastRead.Load())) <= idleAfter
-		var active int
-		var err error
-		if sampled {
-			active, err = s.cgroups.Active(c)
-		}
-		if (!sampled || err != nil) && !s.cgroups.Exists(c) {
-			s.states.drop(id)
-			s.switches.drop(id)
-			s.log.Info("container gone; state dropped", zap.String("container", id))
-			return
-		}
-		if !sampled {
-			if st.hasLoad() { // unread for idleAfter
-				st.mu.Lock()
-				st.load = nil
-				st.mu.Unlock()
-			}
-			return
-		}
-		if err != nil {
-			s.log.Debug("sample load", zap.String("container", id), zap.Error(err))
-			return
-		}
-		st.sampleLoad(active)
-	})
+		return
+	}
+	if err != nil {
+		s.log.Debug("sample load", zap.String("container", id), zap.Error(err))
+		return
+	}
+	st.sampleLoad(active)
 }
