@@ -1,11 +1,13 @@
 package fs
 
 import (
+	"bufio"
 	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -218,22 +220,57 @@ func (s *Server) saveHistory() {
 }
 
 func (s *Server) writeHistory() error {
-	b, err := json.Marshal(s.ExportHistory())
-	if err != nil {
-		return fmt.Errorf("encode history: %w", err)
-	}
 	if err := os.MkdirAll(s.cfg.StateDir, 0o700); err != nil {
 		return fmt.Errorf("create state dir: %w", err)
 	}
 	path := filepath.Join(s.cfg.StateDir, historyName)
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("write history: %w", err)
+	}
+	w := bufio.NewWriterSize(f, 64<<10)
+	err = encodeHistory(w, s.ExportHistory())
+	if err == nil {
+		err = w.Flush()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp)
 		return fmt.Errorf("write history: %w", err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("replace history: %w", err)
 	}
 	return nil
+}
+
+// encodeHistory writes h as JSON one container at a time, so that saving never holds the whole
+// encoding (issue 6: at 1000 containers json.Marshal of the whole history allocated 4 MB every
+// interval, and the garbage collector's goal, hence the daemon's RSS, grew with it).
+func encodeHistory(w io.Writer, h History) error {
+	saved, err := json.Marshal(h.Saved)
+	if err != nil {
+		return fmt.Errorf("encode history: %w", err)
+	}
+	if _, err := fmt.Fprintf(w, `{"saved":%s,"containers":[`, saved); err != nil {
+		return err
+	}
+	enc := json.NewEncoder(w)
+	for i, ch := range h.Containers {
+		if i > 0 {
+			if _, err := io.WriteString(w, ","); err != nil {
+				return err
+			}
+		}
+		if err := enc.Encode(ch); err != nil {
+			return fmt.Errorf("encode history of %s: %w", ch.Container.ID, err)
+		}
+	}
+	_, err = io.WriteString(w, "]}\n")
+	return err
 }
 
 // LoadHistory imports the history saved under --state-dir, if there is one. A restart without

@@ -1,6 +1,7 @@
 package fs
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -29,13 +30,27 @@ func TestHistoryRoundTrip(t *testing.T) {
 	st.advanceClock(proc.CPUSample{Uptime: 10, CPUs: 3, UserTicks: 301, SystemTicks: 50})
 	st.loadavg(c, cgroupview.Tasks{Running: 3}, time.Second)
 	st.sampleLoad(5)
-	b, err := json.Marshal(a.ExportHistory())
+	// The file is written one container at a time; it must decode as json.Marshal's would.
+	exported := a.ExportHistory()
+	var enc bytes.Buffer
+	if err := encodeHistory(&enc, exported); err != nil {
+		t.Fatal(err)
+	}
+	b := enc.Bytes()
+	var h History
+	if err := json.Unmarshal(b, &h); err != nil {
+		t.Fatalf("decode %s: %v", b, err)
+	}
+	whole, err := json.Marshal(exported)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var h History
-	if err := json.Unmarshal(b, &h); err != nil {
+	var hWhole History
+	if err := json.Unmarshal(whole, &hWhole); err != nil {
 		t.Fatal(err)
+	}
+	if diff := cmp.Diff(hWhole, h); diff != "" {
+		t.Errorf("streamed history differs from json.Marshal's (-marshal +streamed):\n%s", diff)
 	}
 	bSrv, err := New(cfg)
 	if err != nil {
