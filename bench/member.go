@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -41,7 +42,8 @@ type memberResult struct {
 
 // runMember is the init of one scale-run container. It starts two sleeping processes (with it
 // and unshare, four live processes per container), waits for the harness's start signal (EOF
-// on descriptor 3), then once per second reads every file from every daemon. At -burn-at it
+// on descriptor 3), then once per second reads every file from every daemon, each daemon from
+// its own thread. At -burn-at it
 // starts a CPU burner in the throttled child cgroup -busy (state R, about no CPU) for burnFor,
 // which moves every daemon's load average, and records the longest time each daemon's
 // 1-minute load went unchanged meanwhile: how stale its loadavg got. After
@@ -57,8 +59,6 @@ func runMember(args []string) error {
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
-	// One reading thread, as a C monitoring agent has: every read carries the same TID.
-	runtime.LockOSThread()
 	type tgt struct{ name, tmpl string }
 	var tgts []tgt
 	for _, t := range strings.Split(*targets, ",") {
@@ -86,73 +86,47 @@ func runMember(args []string) error {
 	t0 := time.Now()
 	res := memberResult{Reads: map[string]int{}, Errors: map[string]int{}, Gap: map[string]float64{},
 		Trace: map[string][]string{}}
-	last := map[string]string{}       // the 1-minute load last read
-	changed := map[string]time.Time{} // when it last changed during the burn
-	buf := make([]byte, 64<<10)
-	var burner *exec.Cmd
-	var burnStart time.Time
-	fileList := strings.Split(*files, ",")
-	for k := 0; ; k++ {
-		next := t0.Add(*phase + time.Duration(k)*time.Second)
-		if next.Sub(t0) >= *readFor {
-			break
-		}
-		time.Sleep(time.Until(next))
-		if burner == nil && time.Since(t0) >= *burnAt && *busy != "" {
-			var err error
-			if burner, err = startBurner(*busy); err != nil {
-				res.First = err.Error()
-				*busy = ""
+	// The burner runs from burnAt for burnFor; each daemon is read by its own thread, so that
+	// one daemon's slow answers never delay, and so never age, the other's readings.
+	var burn burnWindow
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for _, t := range tgts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := readTarget(t.name, t.tmpl, strings.Split(*files, ","), t0, *phase, *readFor, &burn)
+			mu.Lock()
+			defer mu.Unlock()
+			res.Reads[t.name], res.Errors[t.name] = r.reads, r.errors
+			if r.burnSeen {
+				res.Gap[t.name] = r.gap
 			}
-			burnStart = time.Now()
-			for _, t := range tgts {
-				changed[t.name] = burnStart
+			if r.gap > staleAfter.Seconds() {
+				res.Trace[t.name] = r.trace
 			}
-		}
-		burning := burner != nil && burner.Process != nil
-		for i := range tgts {
-			t := tgts[(i+k)%len(tgts)] // alternate which daemon is read first
-			for _, f := range fileList {
-				n, err := readAll(filePath(t.tmpl, f), buf)
-				res.Reads[t.name]++
-				if err != nil {
-					res.Errors[t.name]++
-					if res.First == "" {
-						res.First = err.Error()
-					}
-					continue
-				}
-				if f != "loadavg" {
-					continue
-				}
-				load := string(bytes.Fields(buf[:n])[0])
-				if burning {
-					res.Trace[t.name] = append(res.Trace[t.name], fmt.Sprintf("%.1f:%s", time.Since(burnStart).Seconds(), bytes.TrimSpace(buf[:n])))
-					if load != last[t.name] {
-						now := time.Now()
-						res.Gap[t.name] = max(res.Gap[t.name], now.Sub(changed[t.name]).Seconds())
-						changed[t.name] = now
-					}
-				}
-				last[t.name] = load
+			if res.First == "" {
+				res.First = r.first
 			}
-		}
-		if burning && time.Since(burnStart) >= burnFor {
-			for _, t := range tgts { // the time since the last change counts too
-				res.Gap[t.name] = max(res.Gap[t.name], time.Since(changed[t.name]).Seconds())
-			}
+		}()
+	}
+	if *busy != "" && *burnAt < *readFor {
+		time.Sleep(time.Until(t0.Add(*burnAt)))
+		if burner, err := startBurner(*busy); err != nil {
+			mu.Lock()
+			res.First = err.Error()
+			mu.Unlock()
+		} else {
+			burn.begin(time.Now())
+			time.Sleep(burnFor)
+			burn.finish(time.Now())
 			stopBurner(burner)
+			mu.Lock()
 			res.Burned = true
+			mu.Unlock()
 		}
 	}
-	if burner != nil && burner.Process != nil {
-		stopBurner(burner)
-	}
-	for name, v := range res.Gap {
-		if v <= staleAfter.Seconds() {
-			delete(res.Trace, name)
-		}
-	}
+	wg.Wait()
 	if err := json.NewEncoder(os.Stdout).Encode(res); err != nil {
 		return err
 	}
@@ -160,6 +134,83 @@ func runMember(args []string) error {
 	for {
 		time.Sleep(time.Hour)
 	}
+}
+
+// burnWindow is when the burner ran: zero times until it starts and ends.
+type burnWindow struct {
+	mu       sync.Mutex
+	from, to time.Time
+}
+
+func (w *burnWindow) begin(t time.Time)  { w.mu.Lock(); w.from = t; w.mu.Unlock() }
+func (w *burnWindow) finish(t time.Time) { w.mu.Lock(); w.to = t; w.mu.Unlock() }
+func (w *burnWindow) get() (from, to time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.from, w.to
+}
+
+// targetResult is what one reading thread saw of one daemon.
+type targetResult struct {
+	reads, errors int
+	first         string
+	burnSeen      bool     // it read while the burner ran
+	gap           float64  // longest time the 1-minute load went unchanged during the burn
+	trace         []string // the loads read during the burn
+}
+
+// readTarget reads every file of one daemon once per second, at phase within each second, for
+// readFor, on one locked OS thread, as a C monitoring agent does (every read carries the same
+// TID). During the burn window it records the longest time the 1-minute load went unchanged:
+// from the burner's start, between changes, and to its end.
+func readTarget(name, tmpl string, files []string, t0 time.Time, phase, readFor time.Duration, burn *burnWindow) targetResult {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var r targetResult
+	var last string
+	var changed time.Time
+	done := false
+	buf := make([]byte, 64<<10)
+	for k := 0; ; k++ {
+		next := t0.Add(phase + time.Duration(k)*time.Second)
+		if next.Sub(t0) >= readFor {
+			break
+		}
+		time.Sleep(time.Until(next))
+		start, end := burn.get()
+		for _, f := range files {
+			n, err := readAll(filePath(tmpl, f), buf)
+			r.reads++
+			if err != nil {
+				r.errors++
+				if r.first == "" {
+					r.first = fmt.Sprintf("%s: %v", name, err)
+				}
+				continue
+			}
+			if f != "loadavg" {
+				continue
+			}
+			load := string(bytes.Fields(buf[:n])[0])
+			now := time.Now()
+			if !start.IsZero() && !done {
+				if !r.burnSeen {
+					r.burnSeen, changed = true, start
+				}
+				r.trace = append(r.trace, fmt.Sprintf("%.1f:%s", now.Sub(start).Seconds(), bytes.TrimSpace(buf[:n])))
+				if load != last {
+					r.gap = max(r.gap, now.Sub(changed).Seconds())
+					changed = now
+				}
+				if !end.IsZero() { // the time since the last change counts too
+					r.gap = max(r.gap, end.Sub(changed).Seconds())
+					done = true
+				}
+			}
+			last = load
+		}
+	}
+	return r
 }
 
 func allMoved(m map[string]float64) bool {

@@ -190,8 +190,9 @@ func scaleTable(rs []scaleResult) string {
 	var b strings.Builder
 	r0 := rs[0]
 	fmt.Fprintf(&b, "\n### %d containers (scale run)\n\n", r0.containers)
-	fmt.Fprintf(&b, "Every container (4 live processes: unshare, its init, two sleepers; the init reads from one thread) reads %s from each daemon "+
-		"once per second for %s (both daemons side by side, read alternately); then nobody reads for %s, so each daemon's CPU is its "+
+	fmt.Fprintf(&b, "Every container (4 live processes: unshare, its init, two sleepers) reads %s from each daemon "+
+		"once per second for %s (both daemons side by side, each read by its own thread of the init, so that one daemon's "+
+		"stalls never delay the other's readings); then nobody reads for %s, so each daemon's CPU is its "+
 		"loadavg sampling alone. Freshness: at a time spread over the run, each container runs a CPU burner for %s, held runnable "+
 		"by a 1 ms/s CFS quota, which moves its load averages; the container records the longest time its 1-minute load went "+
 		"unchanged meanwhile (read once per second, so 1 s of it is the reader's). Stale: unchanged for more than %s, two intervals.\n\n",
