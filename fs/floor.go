@@ -16,12 +16,13 @@ import (
 // latency divided by the floor's isolates procfsd's own work (issue 6).
 func ServeFloor(ctx context.Context, conn *Conn, content []byte) error {
 	s := &Server{log: zap.NewNop()}
-	return s.serveRaw(ctx, conn, &floorFS{RawFileSystem: defaultRaw(), content: content})
+	return s.serveRaw(ctx, conn, &floorFS{RawFileSystem: defaultRaw(), content: content}, nil)
 }
 
 // serveRaw answers conn with raw through Serve's loops, without a journal, state or control
-// socket, until ctx ends or the connection goes away.
-func (s *Server) serveRaw(ctx context.Context, conn *Conn, raw fuse.RawFileSystem) error {
+// socket, until ctx ends or the connection goes away. ready, if not nil, is called once the
+// mount answers; a client in the same process must not open a file before (pollHack).
+func (s *Server) serveRaw(ctx context.Context, conn *Conn, raw fuse.RawFileSystem, ready func()) error {
 	ps := fuse.NewProtocolServer(raw, &fuse.MountOptions{
 		MaxWrite:           maxWrite,
 		DisableXAttrs:      true,
@@ -34,6 +35,9 @@ func (s *Server) serveRaw(ctx context.Context, conn *Conn, raw fuse.RawFileSyste
 	if err := pollHack(conn.Mountpoint); err != nil {
 		loops.stop()
 		return err
+	}
+	if ready != nil {
+		ready()
 	}
 	select {
 	case <-ctx.Done():

@@ -164,7 +164,7 @@ func (s *Server) Serve(ctx context.Context, conn *Conn) error {
 // a signal, and the runtime's handlers restart them.
 type loopSet struct {
 	stopping atomic.Bool
-	reading  atomic.Int32  // loops in read or epoll_wait: 1 while serving, 0 while it answers
+	reading  atomic.Int32  // 1 while a loop reads or polls, 0 while none does (then mayBlock wakes a spare)
 	spare    chan struct{} // wakes a parked loop (mayBlock)
 	done     chan struct{} // closed by stop
 	wake     int           // eventfd that stop signals
@@ -234,8 +234,7 @@ func (s *Server) loop(conn *Conn, ps *fuse.ProtocolServer, j *Journal, slot jour
 	in := make([]byte, maxWrite+64<<10)
 	out := make([]byte, maxRead+4096)
 	for !l.stopping.Load() {
-		if l.reading.Add(1) > 1 { // another loop reads: wait as a spare
-			l.reading.Add(-1)
+		if !l.reading.CompareAndSwap(0, 1) { // another loop reads: wait as a spare
 			select {
 			case <-l.spare:
 			case <-l.done:
@@ -245,13 +244,13 @@ func (s *Server) loop(conn *Conn, ps *fuse.ProtocolServer, j *Journal, slot jour
 		n, err := unix.Read(conn.FD, in)
 		if errors.Is(err, unix.EAGAIN) {
 			_, err = unix.EpollWait(ep, events, -1)
-			l.reading.Add(-1)
+			l.reading.Store(0)
 			if err != nil && !errors.Is(err, unix.EINTR) {
 				return fmt.Errorf("poll /dev/fuse: %w", err)
 			}
 			continue
 		}
-		l.reading.Add(-1)
+		l.reading.Store(0)
 		switch {
 		case errors.Is(err, unix.EINTR), errors.Is(err, unix.ENOENT):
 			continue // interrupted, or a request the kernel withdrew

@@ -56,7 +56,9 @@ func TestSlowRequestDoesNotHoldUpOthers(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
-	go func() { served <- srv.serveRaw(ctx, conn, fsys) }()
+	ready := make(chan struct{})
+	go func() { served <- srv.serveRaw(ctx, conn, fsys, func() { close(ready) }) }()
+	waitReady(t, ready, served)
 	released := false
 	t.Cleanup(func() {
 		if !released {
@@ -103,5 +105,83 @@ func TestSlowRequestDoesNotHoldUpOthers(t *testing.T) {
 	released = true
 	if err := <-slow; err != nil {
 		t.Fatalf("the stalled read, once released: %v", err)
+	}
+}
+
+// missFS is the floor's tree, except that every read calls mayBlock, as a cache miss does, so
+// that spares are woken all the time, also when another loop is already reading.
+type missFS struct {
+	floorFS
+	srv *Server
+}
+
+func (f *missFS) Read(cancel <-chan struct{}, in *fuse.ReadIn, buf []byte) (fuse.ReadResult, fuse.Status) {
+	f.srv.mayBlock()
+	return f.floorFS.Read(cancel, in, buf)
+}
+
+// TestSparesNeverLeaveNobodyReading: loops hand the reading role back and forth while spares
+// wake spuriously; every read must still be answered (a lost role hangs every reader).
+func TestSparesNeverLeaveNobodyReading(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("mount tests need root")
+	}
+	dir := filepath.Join(t.TempDir(), "mnt")
+	conn, err := Mount(dir)
+	if err != nil {
+		t.Fatalf("Mount: %v", err)
+	}
+	srv := &Server{log: zaptest.NewLogger(t)}
+	fsys := &missFS{floorFS: floorFS{RawFileSystem: defaultRaw(), content: []byte("content\n")}, srv: srv}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	ready := make(chan struct{})
+	go func() { served <- srv.serveRaw(ctx, conn, fsys, func() { close(ready) }) }()
+	waitReady(t, ready, served)
+	t.Cleanup(func() {
+		cancel()
+		if err := <-served; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+		conn.Unmount()
+		unix.Close(conn.FD)
+	})
+	file := filepath.Join(dir, FloorFile)
+	const readers, reads = 8, 2000
+	done := make(chan error, readers)
+	var answered atomic.Int64
+	for range readers {
+		go func() {
+			for range reads {
+				if _, err := os.ReadFile(file); err != nil {
+					done <- err
+					return
+				}
+				answered.Add(1)
+			}
+			done <- nil
+		}()
+	}
+	timeout := time.After(60 * time.Second)
+	for range readers {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-timeout:
+			t.Fatalf("reads stopped being answered after %d of %d", answered.Load(), readers*reads)
+		}
+	}
+}
+
+// waitReady returns once the server answers: an in-process client that opens a file before
+// the poll hack has run can deadlock the process (pollHack).
+func waitReady(t *testing.T, ready <-chan struct{}, served <-chan error) {
+	t.Helper()
+	select {
+	case <-ready:
+	case err := <-served:
+		t.Fatalf("serve: %v", err)
 	}
 }
