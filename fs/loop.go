@@ -233,6 +233,7 @@ func (s *Server) loop(conn *Conn, ps *fuse.ProtocolServer, j *Journal, slot jour
 	events := make([]unix.EpollEvent, 2)
 	in := make([]byte, maxWrite+64<<10)
 	out := make([]byte, maxRead+4096)
+	queued := 0 // requests in a row that were already queued when this loop came to read
 	for !l.stopping.Load() {
 		if !l.reading.CompareAndSwap(0, 1) { // another loop reads: wait as a spare
 			select {
@@ -245,6 +246,7 @@ func (s *Server) loop(conn *Conn, ps *fuse.ProtocolServer, j *Journal, slot jour
 		if errors.Is(err, unix.EAGAIN) {
 			_, err = unix.EpollWait(ep, events, -1)
 			l.reading.Store(0)
+			queued = 0
 			if err != nil && !errors.Is(err, unix.EINTR) {
 				return fmt.Errorf("poll /dev/fuse: %w", err)
 			}
@@ -258,6 +260,14 @@ func (s *Server) loop(conn *Conn, ps *fuse.ProtocolServer, j *Journal, slot jour
 			return nil // unmounted and released
 		case err != nil:
 			return fmt.Errorf("read /dev/fuse: %w", err)
+		}
+		// Requests queued one after another mean that they arrive faster than one loop
+		// answers them (under load, or while other processes hold the CPU): a spare reads
+		// beside this loop, and the load gets several threads, as it needs. One queued
+		// request is common with a single client (its RELEASE, sent asynchronously, and its
+		// next OPEN arrive together), so it takes three in a row.
+		if queued++; queued >= 3 {
+			s.mayBlock()
 		}
 		if gone := s.answer(conn, ps, j, slot, in[:n], out); gone {
 			return nil
