@@ -25,6 +25,7 @@ func ServeFloor(ctx context.Context, conn *Conn, content []byte) error {
 func (s *Server) serveRaw(ctx context.Context, conn *Conn, raw fuse.RawFileSystem, ready func()) error {
 	ps := fuse.NewProtocolServer(raw, &fuse.MountOptions{
 		MaxWrite:           maxWrite,
+		MaxBackground:      maxBackground,
 		DisableXAttrs:      true,
 		DisableReadDirPlus: true,
 	})
