@@ -23,12 +23,9 @@ func ServeFloor(ctx context.Context, conn *Conn, content []byte) error {
 // socket, until ctx ends or the connection goes away. ready, if not nil, is called once the
 // mount answers; a client in the same process must not open a file before (pollHack).
 func (s *Server) serveRaw(ctx context.Context, conn *Conn, raw fuse.RawFileSystem, ready func()) error {
-	ps := fuse.NewProtocolServer(raw, &fuse.MountOptions{
-		MaxWrite:           maxWrite,
-		MaxBackground:      maxBackground,
-		DisableXAttrs:      true,
-		DisableReadDirPlus: true,
-	})
+	opts := protocolOptions()
+	opts.DisableXAttrs = true
+	ps := fuse.NewProtocolServer(raw, opts)
 	loops, err := s.startLoops(conn, ps, nil) // a nil journal journals nothing
 	if err != nil {
 		return err

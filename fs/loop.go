@@ -98,13 +98,9 @@ func (c *Conn) saveInit(req []byte) {
 // arrive meanwhile wait in the kernel for whoever serves the descriptor next (a successor
 // process, SPEC §5), and the server's state can then be exported consistently.
 func (s *Server) Serve(ctx context.Context, conn *Conn) error {
-	ps := fuse.NewProtocolServer(s.fs, &fuse.MountOptions{
-		MaxWrite:      maxWrite,
-		MaxBackground: maxBackground,
-		// Plain READDIR: listings are tiny and attributes come from the kernel's cache.
-		DisableReadDirPlus: true,
-		Logger:             zap.NewStdLog(s.log.Named("fuse")),
-	})
+	opts := protocolOptions()
+	opts.Logger = zap.NewStdLog(s.log.Named("fuse"))
+	ps := fuse.NewProtocolServer(s.fs, opts)
 	s.seedHandles()
 	s.clockJournal()
 	j := s.openJournal(conn)
@@ -150,6 +146,17 @@ func (s *Server) Serve(ctx context.Context, conn *Conn) error {
 	}
 	stop()
 	return err
+}
+
+// protocolOptions are the protocol server's options, the same for procfsd's tree and for the
+// benchmark's floor, so that the floor measures the path procfsd's requests take.
+func protocolOptions() *fuse.MountOptions {
+	return &fuse.MountOptions{
+		MaxWrite:      maxWrite,
+		MaxBackground: maxBackground,
+		// Plain READDIR: listings are tiny and attributes come from the kernel's cache.
+		DisableReadDirPlus: true,
+	}
 }
 
 // loopSet is the server's request loops. Each loop reads one request from the /dev/fuse
