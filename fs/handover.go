@@ -197,16 +197,7 @@ func (s *Server) saveHistoryLoop(ctx context.Context) {
 	if s.cfg.StateDir == "" {
 		return
 	}
-	t := time.NewTicker(s.cfg.LoadavgInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			s.saveHistory()
-		}
-	}
+	every(ctx, s.cfg.LoadavgInterval, func(time.Time) { s.saveHistory() })
 }
 
 // saveHistory writes the history file atomically (a new file renamed over the old).

@@ -19,21 +19,29 @@ const idleAfter = 10 * time.Minute
 // uninterruptible threads of each container whose loadavg was read, and drops the state of
 // containers whose cgroup has gone (SPEC §2.4, §3).
 func (s *Server) sampleLoads(ctx context.Context) {
-	t := time.NewTicker(s.cfg.LoadavgInterval)
+	every(ctx, s.cfg.LoadavgInterval, func(now time.Time) {
+		s.sampleOnce(now)
+		s.cgroups.Prune()
+		// A pass longer than the interval skips the next tick, and every load average goes a
+		// whole interval without a sample (issue 6: at most two intervals old).
+		if took := time.Since(now); took > s.cfg.LoadavgInterval/2 {
+			s.log.Warn("load sampling pass took over half the interval", zap.Duration("took", took),
+				zap.Duration("interval", s.cfg.LoadavgInterval))
+		}
+	})
+}
+
+// every calls f with the time of each tick of interval until ctx ends. A call that outlasts
+// the interval makes the ticker drop the ticks it missed.
+func every(ctx context.Context, interval time.Duration, f func(now time.Time)) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			s.sampleOnce(time.Now())
-			s.cgroups.Prune()
-			// A pass longer than the interval skips the next tick, and every load average
-			// goes a whole interval without a sample (issue 6: at most two intervals old).
-			if took := time.Since(now); took > s.cfg.LoadavgInterval/2 {
-				s.log.Warn("load sampling pass took over half the interval", zap.Duration("took", took),
-					zap.Duration("interval", s.cfg.LoadavgInterval))
-			}
+			f(now)
 		}
 	}
 }
