@@ -1,7 +1,6 @@
 package fs
 
 import (
-	"context"
 	"encoding/binary"
 	"encoding/json"
 	"path/filepath"
@@ -49,32 +48,8 @@ func BenchmarkOpenReadClose(b *testing.B) {
 // mountForBench mounts and serves a tree quietly for a benchmark.
 func mountForBench(b *testing.B, cfg Config) (*Server, string) {
 	b.Helper()
-	cfg.ProcRoot, cfg.CgroupRoot, cfg.Logger = "/proc", "/sys/fs/cgroup", zap.NewNop()
-	ready := make(chan struct{})
-	cfg.OnReady = func() { close(ready) }
-	srv, err := New(cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	conn, err := Mount(filepath.Join(b.TempDir(), "mnt"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, conn) }()
-	select {
-	case <-ready:
-	case err := <-done:
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		cancel()
-		<-done
-		conn.Unmount()
-		unix.Close(conn.FD)
-	})
-	return srv, conn.Mountpoint
+	cfg.Logger = zap.NewNop()
+	return mountForTest(b, cfg)
 }
 
 // BenchmarkClockJournalPut is what every /proc/stat render adds for the clock journal.

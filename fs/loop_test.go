@@ -10,7 +10,6 @@ import (
 
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"go.uber.org/zap/zaptest"
-	"golang.org/x/sys/unix"
 )
 
 // stallFS is the floor's tree, except that the first read of the first open calls mayBlock,
@@ -41,35 +40,17 @@ func (f *stallFS) Read(cancel <-chan struct{}, in *fuse.ReadIn, buf []byte) (fus
 // TestSlowRequestDoesNotHoldUpOthers: one loop reads at a time (loop.go), so a request that
 // waits for I/O must hand reading to a spare, or every other reader waits behind it.
 func TestSlowRequestDoesNotHoldUpOthers(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Fatal("mount tests need root")
-	}
-	dir := filepath.Join(t.TempDir(), "mnt")
-	conn, err := Mount(dir)
-	if err != nil {
-		t.Fatalf("Mount: %v", err)
-	}
 	srv := &Server{log: zaptest.NewLogger(t)}
 	fsys := &stallFS{
 		floorFS: floorFS{RawFileSystem: defaultRaw(), content: []byte("content\n")},
 		srv:     srv, stalled: make(chan struct{}), release: make(chan struct{}),
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	ready := make(chan struct{})
-	go func() { served <- srv.serveRaw(ctx, conn, fsys, func() { close(ready) }) }()
-	waitReady(t, ready, served)
+	dir := serveRawForTest(t, srv, fsys)
 	released := false
-	t.Cleanup(func() {
+	t.Cleanup(func() { // before the server stops: cleanups run last first
 		if !released {
 			close(fsys.release)
 		}
-		cancel()
-		if err := <-served; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-		conn.Unmount()
-		unix.Close(conn.FD)
 	})
 	file := filepath.Join(dir, FloorFile)
 	read := func() <-chan error {
@@ -123,29 +104,9 @@ func (f *missFS) Read(cancel <-chan struct{}, in *fuse.ReadIn, buf []byte) (fuse
 // TestSparesNeverLeaveNobodyReading: loops hand the reading role back and forth while spares
 // wake spuriously; every read must still be answered (a lost role hangs every reader).
 func TestSparesNeverLeaveNobodyReading(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Fatal("mount tests need root")
-	}
-	dir := filepath.Join(t.TempDir(), "mnt")
-	conn, err := Mount(dir)
-	if err != nil {
-		t.Fatalf("Mount: %v", err)
-	}
 	srv := &Server{log: zaptest.NewLogger(t)}
 	fsys := &missFS{floorFS: floorFS{RawFileSystem: defaultRaw(), content: []byte("content\n")}, srv: srv}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	ready := make(chan struct{})
-	go func() { served <- srv.serveRaw(ctx, conn, fsys, func() { close(ready) }) }()
-	waitReady(t, ready, served)
-	t.Cleanup(func() {
-		cancel()
-		if err := <-served; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-		conn.Unmount()
-		unix.Close(conn.FD)
-	})
+	dir := serveRawForTest(t, srv, fsys)
 	file := filepath.Join(dir, FloorFile)
 	const readers, reads = 8, 2000
 	done := make(chan error, readers)
@@ -175,13 +136,26 @@ func TestSparesNeverLeaveNobodyReading(t *testing.T) {
 	}
 }
 
-// waitReady returns once the server answers: an in-process client that opens a file before
-// the poll hack has run can deadlock the process (pollHack).
-func waitReady(t *testing.T, ready <-chan struct{}, served <-chan error) {
+// serveRawForTest mounts a tree (mountRaw), serves raw on it through srv's loops and returns
+// the mountpoint once the server answers: an in-process client that opens a file before the
+// poll hack has run can deadlock the process (pollHack). Cleanup stops the server first.
+func serveRawForTest(t *testing.T, srv *Server, raw fuse.RawFileSystem) string {
 	t.Helper()
+	conn := mountRaw(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	ready := make(chan struct{})
+	go func() { served <- srv.serveRaw(ctx, conn, raw, func() { close(ready) }) }()
 	select {
 	case <-ready:
 	case err := <-served:
 		t.Fatalf("serve: %v", err)
 	}
+	t.Cleanup(func() {
+		cancel()
+		if err := <-served; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	return conn.Mountpoint
 }

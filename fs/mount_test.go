@@ -19,10 +19,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// mountForTest mounts a server for cfg on a temporary directory and unmounts it at cleanup.
+// mountForTest mounts a server for cfg on a temporary directory and unmounts it at cleanup. It
+// logs to the test unless cfg has a logger.
 // Mounting needs root and /dev/fuse; without them the test fails rather than skips, because a
 // green run that tested nothing would hide a broken machine (style.md §6.7).
-func mountForTest(t *testing.T, cfg Config) (*Server, string) {
+func mountForTest(t testing.TB, cfg Config) (*Server, string) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Fatal("mount tests need root")
@@ -33,7 +34,9 @@ func mountForTest(t *testing.T, cfg Config) (*Server, string) {
 	if cfg.CgroupRoot == "" {
 		cfg.CgroupRoot = "/sys/fs/cgroup"
 	}
-	cfg.Logger = zaptest.NewLogger(t)
+	if cfg.Logger == nil {
+		cfg.Logger = zaptest.NewLogger(t)
+	}
 	ready := make(chan struct{})
 	cfg.OnReady = func() { close(ready) }
 	srv, err := New(cfg)
