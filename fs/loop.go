@@ -169,7 +169,8 @@ func protocolOptions() *fuse.MountOptions {
 // waking threads to do it (issue 6; README "One reader at a time"). A request that must wait for
 // I/O (a cache miss: /proc, cgroup or Docker files) calls mayBlock first, which wakes a spare to
 // read in its place while nobody else is reading, so that one slow answer never holds up the
-// others; a loop that finishes its answer while another reads becomes a spare.
+// others; so does a loop that finds requests already queued three times in a row (a backlog).
+// A loop that finishes its answer while another reads becomes a spare.
 //
 // The descriptor is non-blocking, and an idle reader waits in epoll on it and on an eventfd, so
 // stop can end the loops at a request boundary: it sets stopping and signals the eventfd; each

@@ -197,8 +197,8 @@ const minProcs = 4
 // sets it. Each slot runs one thread of Go code at a time; with two on a 2-CPU node whose CPUs
 // are busy, the load sampler and the request loops, which make many short system calls, waited
 // for a slot, and 152 of 1000 containers' load averages went more than two intervals unchanged
-// in one scale run; with four, 50 (LXCFS: 67), at the same memory and CPU (issue 6,
-// BENCHMARKS.md).
+// in one scale run; with four, 4 to 50 (LXCFS: 67 to 71), at the same memory but about 15 %
+// more CPU per read (issue 6, BENCHMARKS.md "Scheduler slots").
 func setMinProcs() {
 	if os.Getenv("GOMAXPROCS") == "" && runtime.GOMAXPROCS(0) < minProcs {
 		runtime.GOMAXPROCS(minProcs)
