@@ -3,12 +3,9 @@ package fs
 import (
 	"encoding/binary"
 	"encoding/json"
-	"fmt"
 	"hash/crc32"
 	"hash/fnv"
 	"math"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -46,21 +43,9 @@ type clockJournal struct {
 }
 
 func openClockJournal(dir string) (*clockJournal, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("create state dir: %w", err)
-	}
-	path := filepath.Join(dir, clockJournalName)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	mem, err := mapStateFile(dir, clockJournalName, clockJournalBytes, "clock journal")
 	if err != nil {
-		return nil, fmt.Errorf("open clock journal: %w", err)
-	}
-	defer f.Close()
-	if err := f.Truncate(clockJournalBytes); err != nil {
-		return nil, fmt.Errorf("size clock journal %s: %w", path, err)
-	}
-	mem, err := unix.Mmap(int(f.Fd()), 0, clockJournalBytes, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
-	if err != nil {
-		return nil, fmt.Errorf("map clock journal %s: %w", path, err)
+		return nil, err
 	}
 	return &clockJournal{mem: mem}, nil
 }
