@@ -67,7 +67,7 @@ func (s *serving) stop(t *testing.T) {
 }
 
 // mountRaw mounts a tree without serving it; cleanup unmounts it and closes the descriptor.
-func mountRaw(t *testing.T) *Conn {
+func mountRaw(t testing.TB) *Conn {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Fatal("mount tests need root")

@@ -142,20 +142,9 @@ func TestSparesNeverLeaveNobodyReading(t *testing.T) {
 func serveRawForTest(t *testing.T, srv *Server, raw fuse.RawFileSystem) string {
 	t.Helper()
 	conn := mountRaw(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
 	ready := make(chan struct{})
-	go func() { served <- srv.serveRaw(ctx, conn, raw, func() { close(ready) }) }()
-	select {
-	case <-ready:
-	case err := <-served:
-		t.Fatalf("serve: %v", err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		if err := <-served; err != nil {
-			t.Errorf("serve: %v", err)
-		}
+	serveInBackground(t, ready, func(ctx context.Context) error {
+		return srv.serveRaw(ctx, conn, raw, func() { close(ready) })
 	})
 	return conn.Mountpoint
 }

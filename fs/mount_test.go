@@ -25,9 +25,6 @@ import (
 // green run that tested nothing would hide a broken machine (style.md §6.7).
 func mountForTest(t testing.TB, cfg Config) (*Server, string) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Fatal("mount tests need root")
-	}
 	if cfg.ProcRoot == "" {
 		cfg.ProcRoot = "/proc"
 	}
@@ -43,36 +40,35 @@ func mountForTest(t testing.TB, cfg Config) (*Server, string) {
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
+	conn := mountRaw(t)
 	// Readers of other uids must be able to reach the mountpoint.
-	dir := filepath.Join(t.TempDir(), "mnt")
-	for p := filepath.Dir(dir); p != os.TempDir(); p = filepath.Dir(p) {
+	for p := filepath.Dir(conn.Mountpoint); p != os.TempDir(); p = filepath.Dir(p) {
 		if err := os.Chmod(p, 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
-	conn, err := Mount(dir)
-	if err != nil {
-		t.Fatalf("Mount: %v", err)
-	}
+	serveInBackground(t, ready, func(ctx context.Context) error { return srv.Serve(ctx, conn) })
+	return srv, conn.Mountpoint
+}
+
+// serveInBackground runs serve in a goroutine and returns once ready is closed; cleanup ends
+// serve's context and waits for it (before the unmount that mountRaw's cleanup does).
+func serveInBackground(t testing.TB, ready <-chan struct{}, serve func(ctx context.Context) error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, conn) }()
+	go func() { done <- serve(ctx) }()
 	select {
 	case <-ready:
 	case err := <-done:
-		t.Fatalf("Serve: %v", err)
+		t.Fatalf("serve: %v", err)
 	}
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
+			t.Errorf("serve: %v", err)
 		}
-		if err := conn.Unmount(); err != nil {
-			t.Errorf("Unmount: %v", err)
-		}
-		unix.Close(conn.FD)
 	})
-	return srv, dir
 }
 
 func TestListingIsExactlyTheTree(t *testing.T) {
