@@ -23,7 +23,7 @@ func readStat(procRoot string, pid int) (byte, uint64, error) {
 	var pb [128]byte
 	var sb [1024]byte // a stat line is about 300 bytes; fields 3..22 come early
 	p := append(itoa(append(append(pb[:0], procRoot...), '/'), pid), "/stat\x00"...)
-	b, err := readPath(p, sb[:0])
+	b, err := readOneShow(p, sb[:0])
 	if err != nil {
 		return 0, 0, procErr(string(p[:len(p)-1]), err)
 	}

@@ -44,6 +44,19 @@ func readFile(path string, buf []byte) ([]byte, error) {
 // readPath is readFile for a NUL-terminated path already built in a byte slice, so that hot
 // callers (Resolve's start-time check) allocate nothing. The error is the bare errno.
 func readPath(path []byte, buf []byte) ([]byte, error) {
+	return readPathUntil(path, buf, false)
+}
+
+// readOneShow is readPath for a file the kernel produces by one seq_file show (single_open:
+// every /proc/<pid> file such as stat). The kernel hands out the whole show at once when the
+// buffer holds it, so a read that returns less than the room given has returned all of it, and
+// the read that would return 0 is left out: one system call of four per thread the load
+// sampler counts (issue 6).
+func readOneShow(path []byte, buf []byte) ([]byte, error) {
+	return readPathUntil(path, buf, true)
+}
+
+func readPathUntil(path []byte, buf []byte, shortIsEOF bool) ([]byte, error) {
 	fd, err := openat(path)
 	if err != nil {
 		return buf[:0], err
@@ -67,7 +80,11 @@ func readPath(path []byte, buf []byte) ([]byte, error) {
 		if n == 0 {
 			return buf, nil
 		}
+		room := cap(buf) - len(buf)
 		buf = buf[:len(buf)+n]
+		if shortIsEOF && n < room {
+			return buf, nil
+		}
 	}
 }
 
