@@ -85,13 +85,14 @@ func (s *Server) sampleContainer(id string, st *containerState, now time.Time) {
 	if c == nil {
 		return
 	}
-	// A sampled container proves it exists by its count; only the others (and a failed
-	// count) pay a separate check (issue 6: sampling stays cheap at 1000 containers).
+	// A sampled container proves it exists by its count, or by its run time when idle
+	// (cgroupview.ActiveSince); only the others (and a failed count) pay a separate check
+	// (issue 6: sampling stays cheap at 1000 containers).
 	sampled := st.hasLoad() && now.Sub(time.Unix(0, st.lastRead.Load())) <= idleAfter
 	var active int
 	var err error
 	if sampled {
-		active, err = s.cgroups.Active(c)
+		active, _, err = s.cgroups.ActiveSince(c, &st.idle)
 	}
 	if (!sampled || err != nil) && !s.cgroups.Exists(c) {
 		s.states.drop(id)

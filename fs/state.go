@@ -17,7 +17,8 @@ import (
 // already logged (SPEC §4: once per container).
 type containerState struct {
 	container atomic.Pointer[cgroupview.Container]
-	lastRead  atomic.Int64 // unix nanoseconds of the last render
+	lastRead  atomic.Int64         // unix nanoseconds of the last render
+	idle      cgroupview.IdleProof // the load sampler's alone (loadavg.go)
 
 	mu    sync.Mutex // guards clock, load and the journal fields
 	clock proc.CPUClock
