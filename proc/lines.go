@@ -117,8 +117,8 @@ func writeValue(w *bytes.Buffer, body []byte, kv kvLine, v uint64, width int) {
 }
 
 // HostValue returns the value of key in a "Key:   value kB" file such as /proc/meminfo, in bytes
-// when the unit is kB and as printed otherwise. It is false when the key is absent or its line
-// does not parse.
+// when the unit is kB and as printed otherwise, or in a "key value" file such as /proc/stat or
+// /proc/vmstat. It is false when the key is absent or its line does not parse.
 func HostValue(file []byte, key string) (uint64, bool) {
 	v, kB, ok := findKV(file, key)
 	switch {
@@ -138,7 +138,7 @@ func findKV(file []byte, key string) (v uint64, kB, ok bool) {
 		var line []byte
 		line, rest = nextLine(rest)
 		line = bytes.TrimSuffix(line, []byte{'\n'})
-		if !bytes.HasPrefix(line, []byte(key)) || len(line) == len(key) || line[len(key)] != ':' {
+		if !bytes.HasPrefix(line, []byte(key)) || len(line) == len(key) || (line[len(key)] != ':' && line[len(key)] != ' ') {
 			continue
 		}
 		kv, cause := parseKV(line)

@@ -84,6 +84,8 @@ func TestHostValue(t *testing.T) {
 		{name: "bad value", in: "MemTotal: x kB\n", key: "MemTotal"},
 		{name: "kB overflow", in: "MemTotal: 18446744073709551615 kB\n", key: "MemTotal"},
 		{name: "key at end of file", in: "MemTotal", key: "MemTotal"},
+		{name: "space-separated", in: "ctxt 5\nprocs_running 3\nprocs_blocked 1\n", key: "procs_running", want: 3, wantOK: true},
+		{name: "space-separated prefix is not the key", in: "procs_running_x 3\n", key: "procs_running"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
