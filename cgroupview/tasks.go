@@ -165,6 +165,16 @@ func (r *Reader) runTime(c *Container) (uint64, error) {
 	return usec * 1000, nil
 }
 
+// AtHostRoot reports whether c's threads are every thread of the host: the cgroup its threads
+// are counted in is the root of its hierarchy, and c has no PID namespace of its own. The host's
+// own counts and load averages are then exactly c's, and counting would read every thread on
+// the host (SPEC §2.4). A caller in a PID namespace is still counted: the newest PID it sees is
+// its namespace's.
+func (r *Reader) AtHostRoot(c *Container) bool {
+	l, _, err := r.tasksLoc(c)
+	return err == nil && l.path == "/" && c.InitPID == 0
+}
+
 func (r *Reader) tasksLoc(c *Container) (loc, string, error) {
 	for _, ctrl := range []string{"cpu", "pids", "memory"} {
 		if _, ok := r.v1[ctrl]; ok {

@@ -124,7 +124,7 @@ func renderStat(r *renderCtx, w *bytes.Buffer) error {
 	if err != nil {
 		return err
 	}
-	tasks, err := r.tasks()
+	tasks, err := r.statTasks(host)
 	if err != nil {
 		return err
 	}
@@ -169,7 +169,33 @@ func (r *renderCtx) uptime() (float64, error) {
 	return max(0, now-float64(r.c.InitStart)/userHZ), nil
 }
 
+// statTasks returns the thread counts /proc/stat shows: the container's, or the host's own
+// procs_running and procs_blocked when the container's threads are all the host's.
+func (r *renderCtx) statTasks(host []byte) (cgroupview.Tasks, error) {
+	if !r.srv.cgroups.AtHostRoot(r.c) {
+		return r.tasks()
+	}
+	running, ok1 := proc.HostValue(host, "procs_running")
+	blocked, ok2 := proc.HostValue(host, "procs_blocked")
+	if !ok1 || !ok2 {
+		return cgroupview.Tasks{}, fmt.Errorf("host stat: no procs_running or procs_blocked")
+	}
+	return cgroupview.Tasks{Running: int(running), Blocked: int(blocked)}, nil
+}
+
+// renderLoadavg serves the container's load averages, or the host's file when the container's
+// threads are all the host's: the kernel averages exactly those, and counting them would read
+// every thread on the host each interval (SPEC §2.4: cost grows with the containers read, not
+// with the host).
 func renderLoadavg(r *renderCtx, w *bytes.Buffer) error {
+	if r.srv.cgroups.AtHostRoot(r.c) {
+		host, err := r.host("loadavg")
+		if err != nil {
+			return err
+		}
+		w.Write(host)
+		return nil
+	}
 	tasks, err := r.tasks()
 	if err != nil {
 		return err
