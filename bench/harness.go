@@ -25,6 +25,16 @@ type options struct {
 	scaleFor       time.Duration
 	interval       time.Duration
 	files          string
+	pin            string // CPU list every daemon and the reader run on ("" for all)
+}
+
+// pinned prefixes argv with taskset when -pin is set: the process and every thread it starts
+// then run on those CPUs only. With one CPU for all, every FUSE wake-up stays on it.
+func (o options) pinned(argv ...string) []string {
+	if o.pin == "" {
+		return argv
+	}
+	return append([]string{"taskset", "-c", o.pin}, argv...)
 }
 
 func runHarness(args []string) error {
@@ -40,6 +50,7 @@ func runHarness(args []string) error {
 	fl.IntVar(&o.containers, "containers", 1000, "containers of the scale run")
 	fl.DurationVar(&o.scaleFor, "scale-for", time.Minute, "how long the scale run reads, per daemon")
 	fl.DurationVar(&o.interval, "loadavg-interval", 5*time.Second, "both daemons' loadavg sampling interval (LXCFS's is fixed at 5 s)")
+	fl.StringVar(&o.pin, "pin", "", "run every daemon and the latency reader on these CPUs only (taskset -c), e.g. 0")
 	fl.StringVar(&o.files, "files", "", "comma-separated files to measure instead of "+strings.Join(benchFiles, ","))
 	if err := fl.Parse(args); err != nil {
 		return err
@@ -92,7 +103,7 @@ func runHarness(args []string) error {
 	}()
 	defer cleanup()
 
-	rep := &report{date: time.Now().UTC(), machine: machine(), quick: o.quick}
+	rep := &report{date: time.Now().UTC(), machine: machine(), quick: o.quick, pin: o.pin}
 	start := func(d *daemon, err error) (*daemon, error) {
 		if err == nil {
 			daemons = append(daemons, d)
@@ -113,7 +124,7 @@ func runHarness(args []string) error {
 	}
 	fmnt := filepath.Join(dir, "floor")
 	fd, err := start(startDaemon(dir, "floor", fmnt, filepath.Join(fmnt, "file"), filepath.Join(fmnt, "file"),
-		self, "floor", fmnt, "/proc/meminfo"))
+		o.pinned(self, "floor", fmnt, "/proc/meminfo")...))
 	if err != nil {
 		return err
 	}
@@ -137,15 +148,15 @@ func runHarness(args []string) error {
 func startProcfsd(o options, dir, name string) (*daemon, error) {
 	mnt := filepath.Join(dir, name)
 	return startDaemon(dir, name, mnt, filepath.Join(mnt, "proc/%s"), filepath.Join(mnt, "proc/meminfo"),
-		o.procfsd, "serve", "--mountpoint", mnt, "--state-dir", filepath.Join(dir, name+"-state"),
-		"--loadavg-interval", o.interval.String(), "--log-level", "warn")
+		o.pinned(o.procfsd, "serve", "--mountpoint", mnt, "--state-dir", filepath.Join(dir, name+"-state"),
+			"--loadavg-interval", o.interval.String(), "--log-level", "warn")...)
 }
 
 // startLxcfs runs LXCFS as the issue asks: loadavg on (-l) and the CFS CPU view.
 func startLxcfs(o options, dir, name string) (*daemon, error) {
 	mnt := filepath.Join(dir, name)
 	return startDaemon(dir, name, mnt, filepath.Join(mnt, "proc/%s"), filepath.Join(mnt, "proc/meminfo"),
-		o.lxcfs, "-f", "-l", "--enable-cfs", "-p", filepath.Join(dir, name+".pid"), mnt)
+		o.pinned(o.lxcfs, "-f", "-l", "--enable-cfs", "-p", filepath.Join(dir, name+".pid"), mnt)...)
 }
 
 // machine describes the host for the report.

@@ -38,8 +38,9 @@ func latency(o options, top, self string, rep *report, pd, lx, fd *daemon) error
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(self, "join", cg, "unshare", "--pid", "--fork", "--kill-child", "--mount", "--mount-proc",
+	argv := o.pinned(self, "join", cg, "unshare", "--pid", "--fork", "--kill-child", "--mount", "--mount-proc",
 		self, "reader", string(js))
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.ExtraFiles = []*os.File{pd.stat, lx.stat, fd.stat}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, os.Stderr

@@ -13,6 +13,7 @@ type report struct {
 	date    time.Time
 	machine string
 	quick   bool
+	pin     string // the -pin CPU list, "" when unpinned
 	cells   []readerResult
 	rss     []rssLine
 	scale   []scaleResult
@@ -105,15 +106,19 @@ func (r *report) tables() string {
 }
 
 func (r *report) print(w io.Writer) {
-	fmt.Fprintf(w, "\n%s\n%s\n\n%s", r.date.Format(time.RFC3339), r.machine, r.tables())
+	fmt.Fprintf(w, "\n%s\n%s (pinned: %q)\n\n%s", r.date.Format(time.RFC3339), r.machine, r.pin, r.tables())
 }
 
 // writeMarkdown writes the figures into path between markers, keeping whatever prose the file
 // has around them, or creates the file.
 func (r *report) writeMarkdown(path string) error {
 	const begin, end = "<!-- bench:begin -->", "<!-- bench:end -->"
+	machine := r.machine
+	if r.pin != "" {
+		machine += fmt.Sprintf("; every daemon and the reader pinned to CPU %s (-pin)", r.pin)
+	}
 	body := fmt.Sprintf("%s\nRun of `make bench` on %s.\nMachine: %s.\n\n%s%s\n", begin,
-		r.date.Format("2006-01-02 15:04 UTC"), r.machine, r.tables(), end)
+		r.date.Format("2006-01-02 15:04 UTC"), machine, r.tables(), end)
 	old, err := os.ReadFile(path)
 	var out string
 	switch {
