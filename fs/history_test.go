@@ -2,6 +2,7 @@ package fs
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -136,4 +137,60 @@ func TestClockJournalCollision(t *testing.T) {
 	if want := map[string]uint64{a: 1, b: 2}; !cmp.Equal(got, want) {
 		t.Errorf("colliding IDs %q and %q: journal holds %v, want %v", a, b, got, want)
 	}
+}
+
+// TestClockJournalTornWrite: a server killed while it writes a container's clock leaves the
+// previous clock readable: a successor never falls back to an older saved history than what
+// readers were shown.
+func TestClockJournalTornWrite(t *testing.T) {
+	dir := t.TempDir()
+	j, err := openClockJournal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const id = "/ctr"
+	cj, _ := json.Marshal(&cgroupview.Container{ID: id})
+	put := func(user uint64) {
+		clock := proc.CPUClockState{Lines: []proc.CPUTimes{{User: user}}, User: user, Uptime: float64(user), Seeded: true}
+		j.put(id, cj, time.Now(), &clock)
+	}
+	// tear leaves the next write the way SIGKILL would cut it: put writes into a copy of the
+	// slot, and that copy is then put back with checksum 0 and half its new payload.
+	tear := func() {
+		slot := j.mem[j.slotFor(id)*clockSlotSize:][:clockSlotSize]
+		before := append([]byte(nil), slot...)
+		put(999)
+		s := slot[:clockCopySize]
+		if bytes.Equal(before[:clockCopySize], slot[:clockCopySize]) {
+			s = slot[clockCopySize:]
+		}
+		written := append([]byte(nil), s...)
+		copy(slot, before)
+		copy(s[:clockCopyHeader+40], written)
+		binary.LittleEndian.PutUint32(s[0:4], 0)
+	}
+	successor := func(want uint64) {
+		t.Helper()
+		k, err := openClockJournal(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer k.close()
+		all := k.all()
+		if len(all) != 1 || all[0].Container.ID != id || all[0].Clock.User != want {
+			t.Fatalf("successor reads %+v; want %s with user %d", all, id, want)
+		}
+	}
+	put(1)
+	put(2)
+	tear()
+	successor(2)
+	put(3) // overwrites the torn copy, keeps 2
+	successor(3)
+	tear()
+	successor(3)
+	put(4)
+	put(5)
+	successor(5)
+	j.close()
 }

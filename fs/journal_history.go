@@ -6,6 +6,8 @@ import (
 	"hash/crc32"
 	"hash/fnv"
 	"math"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -21,16 +23,21 @@ import (
 // the advance since can show less than readers already saw (SPEC §2.3: never backwards).
 //
 // A container takes a slot by open addressing from a hash of its ID (the slot is tagged with the
-// hash, so a successor finds the same one) and writes crc32, length, the container as JSON and
-// the clock in binary. Only when every slot is taken does a container share its home slot,
-// which costs the two only the fallback to the history file. A torn write (the process killed
-// mid-copy) fails the checksum and is ignored. At start the slots of containers whose cgroup is
-// gone are freed (prune).
+// hash, so a successor finds the same one). A slot holds two copies, each crc32, length, the
+// ID's hash, a sequence number, the container as JSON and the clock in binary; a write goes to
+// the older copy. A torn write (the process killed mid-copy, which a page fault on the mapping
+// can stretch to milliseconds) fails its checksum, and the other copy, the last whole write,
+// is read instead: with one copy the container fell back to the history file, older than what
+// readers had seen (TestHandoverSupervisedUnderLoad: cpu user went back by a few ticks). Only
+// when every slot is taken does a container share its home slot, which costs the two only the
+// fallback to the history file. At start the slots of containers whose cgroup is gone are
+// freed (prune).
 const (
-	clockJournalName  = "clocks"
-	clockSlotSize     = 2048
+	clockJournalName  = "clocks2" // "clocks" held one copy per slot (removed at open)
+	clockCopySize     = 2048
+	clockSlotSize     = 2 * clockCopySize
 	clockSlots        = 512
-	clockSlotHeader   = 16 // crc32 (4), length (4), hash of the container ID (8)
+	clockCopyHeader   = 24 // crc32 (4), length (4), hash of the container ID (8), sequence (8)
 	clockJournalBytes = clockSlotSize * clockSlots
 )
 
@@ -43,6 +50,7 @@ type clockJournal struct {
 }
 
 func openClockJournal(dir string) (*clockJournal, error) {
+	os.Remove(filepath.Join(dir, "clocks")) // the one-copy format; its entries are not read
 	mem, err := mapStateFile(dir, clockJournalName, clockJournalBytes, "clock journal")
 	if err != nil {
 		return nil, err
@@ -76,7 +84,7 @@ func (c *clockJournal) slotFor(id string) int {
 	slot := home
 	for k := range clockSlots {
 		i := (home + k) % clockSlots
-		tag := binary.LittleEndian.Uint64(c.mem[i*clockSlotSize+8:])
+		tag := binary.LittleEndian.Uint64(c.mem[i*clockSlotSize+8:]) // copy A's hash field
 		if tag == h {
 			slot = i
 			break
@@ -93,53 +101,84 @@ func (c *clockJournal) slotFor(id string) int {
 
 // put stores one container's clock. cj is the container's JSON (the caller caches it: the
 // container rarely changes, the clock on every render); the clock is stored in binary, since
-// this runs on every /proc/stat render.
+// this runs on every /proc/stat render. It overwrites the slot's older copy.
 func (c *clockJournal) put(id string, cj []byte, lastRead time.Time, clock *proc.CPUClockState) {
 	n := 4 + len(cj) + 8*4 + 4 + 24*len(clock.Lines)
-	if n > clockSlotSize-clockSlotHeader {
+	if n > clockCopySize-clockCopyHeader {
 		return
 	}
 	i := c.slotFor(id)
 	c.locks[i].Lock()
 	defer c.locks[i].Unlock()
-	s := c.mem[i*clockSlotSize : (i+1)*clockSlotSize]
+	slot := c.mem[i*clockSlotSize : (i+1)*clockSlotSize]
 	le := binary.LittleEndian
+	a, b := slot[:clockCopySize], slot[clockCopySize:]
+	seqA, seqB := le.Uint64(a[16:24]), le.Uint64(b[16:24])
+	// A copy whose checksum is 0 was being written when its writer died: overwrite it first,
+	// else the older copy. Either way the newest whole copy survives this write.
+	s := a
+	switch {
+	case le.Uint32(a[0:4]) == 0:
+	case le.Uint32(b[0:4]) == 0 || seqB < seqA:
+		s = b
+	}
 	le.PutUint32(s[0:4], 0) // invalid while copying
 	le.PutUint64(s[8:16], idHash(id))
-	b := s[clockSlotHeader : clockSlotHeader+n]
-	le.PutUint32(b, uint32(len(cj)))
-	off := 4 + copy(b[4:], cj)
+	le.PutUint64(s[16:24], max(seqA, seqB)+1)
+	p := s[clockCopyHeader : clockCopyHeader+n]
+	le.PutUint32(p, uint32(len(cj)))
+	off := 4 + copy(p[4:], cj)
 	for _, v := range []uint64{uint64(lastRead.UnixNano()), clock.User, clock.System, math.Float64bits(clock.Uptime)} {
-		le.PutUint64(b[off:], v)
+		le.PutUint64(p[off:], v)
 		off += 8
 	}
-	le.PutUint32(b[off:], uint32(len(clock.Lines)))
+	le.PutUint32(p[off:], uint32(len(clock.Lines)))
 	off += 4
 	for _, l := range clock.Lines {
-		le.PutUint64(b[off:], l.User)
-		le.PutUint64(b[off+8:], l.System)
-		le.PutUint64(b[off+16:], l.Idle)
+		le.PutUint64(p[off:], l.User)
+		le.PutUint64(p[off+8:], l.System)
+		le.PutUint64(p[off+16:], l.Idle)
 		off += 24
 	}
 	le.PutUint32(s[4:8], uint32(n))
-	le.PutUint32(s[0:4], crc32.ChecksumIEEE(b)|1)
+	le.PutUint32(s[0:4], checksum(s[8:clockCopyHeader], p))
 }
 
-// all returns every intact entry.
+// checksum covers a copy's hash, sequence and payload; it is never 0, which marks a copy
+// being written.
+func checksum(head, payload []byte) uint32 {
+	return crc32.Update(crc32.ChecksumIEEE(head), crc32.IEEETable, payload) | 1
+}
+
+// newest returns the payload of slot i's newest whole copy, or nil.
+func (c *clockJournal) newest(i int) []byte {
+	slot := c.mem[i*clockSlotSize : (i+1)*clockSlotSize]
+	var best []byte
+	var bestSeq uint64
+	for k := range 2 {
+		s := slot[k*clockCopySize : (k+1)*clockCopySize]
+		le := binary.LittleEndian
+		sum, n, seq := le.Uint32(s[0:4]), le.Uint32(s[4:8]), le.Uint64(s[16:24])
+		if sum == 0 || n == 0 || n > clockCopySize-clockCopyHeader {
+			continue
+		}
+		p := s[clockCopyHeader : clockCopyHeader+n]
+		if checksum(s[8:clockCopyHeader], p) != sum || (best != nil && seq <= bestSeq) {
+			continue
+		}
+		best, bestSeq = p, seq
+	}
+	return best
+}
+
+// all returns every slot's newest whole entry.
 func (c *clockJournal) all() []ContainerHistory {
 	var out []ContainerHistory
 	for i := range clockSlots {
-		s := c.mem[i*clockSlotSize : (i+1)*clockSlotSize]
-		sum, n := binary.LittleEndian.Uint32(s[0:4]), binary.LittleEndian.Uint32(s[4:8])
-		if sum == 0 || n == 0 || n > clockSlotSize-clockSlotHeader {
-			continue
-		}
-		b := s[clockSlotHeader : clockSlotHeader+n]
-		if crc32.ChecksumIEEE(b)|1 != sum {
-			continue
-		}
-		if ch, ok := decodeClock(b); ok {
-			out = append(out, ch)
+		if p := c.newest(i); p != nil {
+			if ch, ok := decodeClock(p); ok {
+				out = append(out, ch)
+			}
 		}
 	}
 	return out
@@ -176,21 +215,18 @@ func decodeClock(b []byte) (ContainerHistory, bool) {
 // Call it before any put.
 func (c *clockJournal) prune(gone func(ContainerHistory) bool) {
 	for i := range clockSlots {
-		s := c.mem[i*clockSlotSize : (i+1)*clockSlotSize]
-		if binary.LittleEndian.Uint64(s[8:16]) == 0 {
+		slot := c.mem[i*clockSlotSize : (i+1)*clockSlotSize]
+		if binary.LittleEndian.Uint64(slot[8:16]) == 0 {
 			continue
 		}
-		sum, n := binary.LittleEndian.Uint32(s[0:4]), binary.LittleEndian.Uint32(s[4:8])
 		keep := false
-		if sum != 0 && n > 0 && n <= clockSlotSize-clockSlotHeader {
-			b := s[clockSlotHeader : clockSlotHeader+n]
-			if crc32.ChecksumIEEE(b)|1 == sum {
-				ch, ok := decodeClock(b)
-				keep = ok && !gone(ch)
-			}
+		if p := c.newest(i); p != nil {
+			ch, ok := decodeClock(p)
+			keep = ok && !gone(ch)
 		}
 		if !keep {
-			clear(s[:clockSlotHeader])
+			clear(slot[:clockCopyHeader])
+			clear(slot[clockCopySize : clockCopySize+clockCopyHeader])
 		}
 	}
 }
