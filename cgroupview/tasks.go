@@ -142,27 +142,11 @@ func (r *Reader) runTime(c *Container) (uint64, error) {
 	if !l.v2 {
 		return readUint(l.dir()+"/cpuacct.usage", buf)
 	}
-	path := l.dir() + "/cpu.stat"
-	b, err := readFile(path, *buf)
-	*buf = b
-	if err != nil {
+	var v [1]uint64
+	if err := readCPUStatV2(l, buf, []string{"usage_usec"}, v[:]); err != nil {
 		return 0, err
 	}
-	var usec uint64
-	found := false
-	err = forEachKV(b, func(k []byte, v uint64) error {
-		if string(k) == "usage_usec" {
-			usec, found = v, true
-		}
-		return nil
-	})
-	if err == nil && !found {
-		err = errors.New("no usage_usec")
-	}
-	if err != nil {
-		return 0, fmt.Errorf("parse %s: %w", path, err)
-	}
-	return usec * 1000, nil
+	return v[0], nil
 }
 
 // AtHostRoot reports whether c's threads are every thread of the host: the cgroup its threads

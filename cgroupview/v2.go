@@ -3,6 +3,7 @@ package cgroupview
 import (
 	"bytes"
 	"fmt"
+	"strings"
 )
 
 // cgroup v2 readers (Documentation/admin-guide/cgroup-v2.rst). Files a cgroup lacks because
@@ -80,32 +81,41 @@ func readQuotaV2(l loc, buf *[]byte) (float64, error) {
 	return quota, err
 }
 
-// readCPUUsageV2 returns user_usec and system_usec of cpu.stat in nanoseconds. cpu.stat exists
-// in every v2 cgroup, with or without the cpu controller.
+// readCPUUsageV2 returns user_usec and system_usec of cpu.stat in nanoseconds.
 func readCPUUsageV2(l loc, buf *[]byte) (user, system uint64, err error) {
+	var v [2]uint64
+	if err := readCPUStatV2(l, buf, []string{"user_usec", "system_usec"}, v[:]); err != nil {
+		return 0, 0, err
+	}
+	return v[0], v[1], nil
+}
+
+// readCPUStatV2 reads the values of keys from cpu.stat into vals, in nanoseconds (the file
+// counts µs); a key it lacks is an error. cpu.stat exists in every v2 cgroup, with or without
+// the cpu controller.
+func readCPUStatV2(l loc, buf *[]byte, keys []string, vals []uint64) error {
 	path := l.dir() + "/cpu.stat"
 	b, err := readFile(path, *buf)
 	*buf = b
 	if err != nil {
-		return 0, 0, err
+		return err
 	}
-	var haveUser, haveSystem bool
+	found := 0 // bit i: keys[i] seen
 	err = forEachKV(b, func(k []byte, v uint64) error {
-		switch string(k) {
-		case "user_usec":
-			user, haveUser = v*1000, true
-		case "system_usec":
-			system, haveSystem = v*1000, true
+		for i, key := range keys {
+			if string(k) == key {
+				vals[i], found = v*1000, found|1<<i
+			}
 		}
 		return nil
 	})
-	if err == nil && (!haveUser || !haveSystem) {
-		err = fmt.Errorf("no user_usec or system_usec")
+	if err == nil && found != 1<<len(keys)-1 {
+		err = fmt.Errorf("no %s", strings.Join(keys, " or "))
 	}
 	if err != nil {
-		return 0, 0, fmt.Errorf("parse %s: %w", path, err)
+		return fmt.Errorf("parse %s: %w", path, err)
 	}
-	return user, system, nil
+	return nil
 }
 
 // readIOV2 parses io.stat: "MAJ:MIN rbytes=N wbytes=N rios=N wios=N dbytes=N dios=N", keys
