@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"procfsd/cgroupview"
+	"procfsd/proc"
 )
 
 // TestHostRootContainerSeesHostLoad: a container whose threads are counted in the root cpu
@@ -60,6 +61,12 @@ func TestHostRootContainerSeesHostLoad(t *testing.T) {
 	}
 	if st.hasLoad() {
 		t.Error("the host-root container has load averages of its own: the sampler would count every host thread")
+	}
+	// Nor from a history an older version saved with averages for it.
+	srv.ImportHistory(History{Containers: []ContainerHistory{{Container: *c, LastRead: time.Now(),
+		Load: &proc.LoadavgState{Avenrun: [3]uint64{2048, 2048, 2048}}}}})
+	if st := srv.states.get(c); st.hasLoad() {
+		t.Error("load averages imported for the host-root container: the sampler would count every host thread")
 	}
 	// The same cgroups seen from a PID namespace of its own: counted, since the newest PID it
 	// sees is its namespace's, not the host's.

@@ -203,7 +203,10 @@ func (s *Server) ImportHistory(h History) {
 		st.container.Store(&c)
 		st.lastRead.Store(ch.LastRead.UnixNano())
 		st.clock.Restore(ch.Clock)
-		if ch.Load != nil {
+		// A container whose threads are all the host's is served the host's load and has no
+		// averages of its own (renderLoadavg); ones an older version saved would have the
+		// sampler count every thread on the host.
+		if ch.Load != nil && !s.cgroups.AtHostRoot(&c) {
 			st.load = proc.RestoreLoadavg(*ch.Load, s.cfg.LoadavgInterval)
 		}
 		s.states.m.Store(c.ID, st)
