@@ -26,6 +26,7 @@ type options struct {
 	interval       time.Duration
 	files          string
 	pin            string // CPU list every daemon and the reader run on ("" for all)
+	goReader       bool   // the reader uses Go's system call wrappers (readerConfig.GoSyscalls)
 }
 
 // pinned prefixes argv with taskset when -pin is set: the process and every thread it starts
@@ -51,6 +52,7 @@ func runHarness(args []string) error {
 	fl.DurationVar(&o.scaleFor, "scale-for", time.Minute, "how long the scale run reads, per daemon")
 	fl.DurationVar(&o.interval, "loadavg-interval", 5*time.Second, "both daemons' loadavg sampling interval (LXCFS's is fixed at 5 s)")
 	fl.StringVar(&o.pin, "pin", "", "run every daemon and the latency reader on these CPUs only (taskset -c), e.g. 0")
+	fl.BoolVar(&o.goReader, "go-reader", false, "read through Go's system call wrappers, whose spinning threads keep the reader's CPU awake, instead of raw system calls as C programs make them")
 	fl.StringVar(&o.files, "files", "", "comma-separated files to measure instead of "+strings.Join(benchFiles, ","))
 	if err := fl.Parse(args); err != nil {
 		return err
@@ -103,7 +105,7 @@ func runHarness(args []string) error {
 	}()
 	defer cleanup()
 
-	rep := &report{date: time.Now().UTC(), machine: machine(), quick: o.quick, pin: o.pin}
+	rep := &report{date: time.Now().UTC(), machine: machine(), quick: o.quick, pin: o.pin, goReader: o.goReader}
 	start := func(d *daemon, err error) (*daemon, error) {
 		if err == nil {
 			daemons = append(daemons, d)

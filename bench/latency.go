@@ -29,10 +29,11 @@ func latency(o options, top, self string, rep *report, pd, lx, fd *daemon) error
 			{Name: "procfsd", Path: pd.path, StatFD: 3},
 			{Name: "lxcfs", Path: lx.path, StatFD: 4},
 		},
-		Files:  benchFiles,
-		Par:    []int{1, 8},
-		Ops:    []int{o.ops1, o.ops8},
-		Rounds: o.rounds,
+		Files:      benchFiles,
+		Par:        []int{1, 8},
+		Ops:        []int{o.ops1, o.ops8},
+		Rounds:     o.rounds,
+		GoSyscalls: o.goReader,
 	}
 	js, err := json.Marshal(cfg)
 	if err != nil {

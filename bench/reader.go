@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -22,7 +24,19 @@ type readerConfig struct {
 	Par     []int          `json:"par"`    // reader counts, e.g. [1, 8]
 	Ops     []int          `json:"ops"`    // reads per (target, file) for each Par
 	Rounds  int            `json:"rounds"` // the reads are split into this many interleaved batches
+	// GoSyscalls reads through Go's system call wrappers instead of raw system calls on a
+	// locked thread. The programs that read these files (free, top, uptime, cat, most agents)
+	// are C: while one waits for the daemon, its CPU may go idle, and the daemon's answer must
+	// wake it. Go's runtime instead keeps a thread spinning while a goroutine is in a system
+	// call, which hides that cost (harness flag -go-reader).
+	GoSyscalls bool `json:"go_syscalls"`
 }
+
+// atFDCWD is AT_FDCWD (-100) as a system call argument.
+var atFDCWD = uintptr(^uint(99))
+
+// goSyscalls is readerConfig.GoSyscalls of this reader process.
+var goSyscalls bool
 
 // readerTarget is one source of files: Path has %s for the file name ("/proc/%s"); StatFD, if
 // not 0, is an inherited descriptor of the serving daemon's /proc/<pid>/stat (opened in the
@@ -68,6 +82,11 @@ func runReader(args []string) error {
 	if err := json.Unmarshal([]byte(args[0]), &cfg); err != nil {
 		return fmt.Errorf("parse reader config: %w", err)
 	}
+	goSyscalls = cfg.GoSyscalls
+	// A raw system call holds its scheduler slot while it blocks: every reader goroutine,
+	// locked to its own thread, gets a slot of its own, and the runtime keeps two more.
+	runtime.GOMAXPROCS(max(runtime.GOMAXPROCS(0), slices.Max(cfg.Par)+2))
+	runtime.LockOSThread() // turns reads from this goroutine
 	type key struct {
 		t, f string
 		par  int
@@ -159,6 +178,8 @@ func batch(c *cell, path string, par, ops, statFD int) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
 			lats[g], errs[g] = readLoop(path, ops/par)
 		}()
 	}
@@ -191,8 +212,42 @@ func readLoop(path string, n int) ([]time.Duration, error) {
 }
 
 // readOnce opens path, reads it to EOF and closes it, as cat and procps do, and returns the
-// time that took.
+// time that took. The system calls are raw, as a C program makes them (readerConfig.GoSyscalls).
 func readOnce(path string, buf []byte) (time.Duration, error) {
+	if goSyscalls {
+		return readOnceGo(path, buf)
+	}
+	p, err := unix.BytePtrFromString(path)
+	if err != nil {
+		return 0, err
+	}
+	t0 := time.Now()
+	r, _, e := unix.RawSyscall6(unix.SYS_OPENAT, atFDCWD, uintptr(unsafe.Pointer(p)), uintptr(unix.O_RDONLY|unix.O_CLOEXEC), 0, 0, 0)
+	if e != 0 {
+		return 0, fmt.Errorf("open %s: %w", path, e)
+	}
+	fd := r
+	for {
+		m, _, e := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)))
+		if e == unix.EINTR {
+			continue
+		}
+		if e != 0 {
+			unix.RawSyscall(unix.SYS_CLOSE, fd, 0, 0)
+			return 0, fmt.Errorf("read %s: %w", path, e)
+		}
+		if m == 0 {
+			break
+		}
+	}
+	unix.RawSyscall(unix.SYS_CLOSE, fd, 0, 0)
+	return time.Since(t0), nil
+}
+
+// readOnceGo is readOnce through Go's system call wrappers, which tell the runtime that the
+// goroutine may block: the runtime then hands its scheduler slot to another thread, whose
+// spinning keeps the CPU awake while the reader waits for the daemon.
+func readOnceGo(path string, buf []byte) (time.Duration, error) {
 	t0 := time.Now()
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
