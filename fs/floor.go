@@ -15,7 +15,7 @@ import (
 // it as the FUSE floor: the cost of a read that does no work of its own, so that procfsd's
 // latency divided by the floor's isolates procfsd's own work (issue 6).
 func ServeFloor(ctx context.Context, conn *Conn, content []byte) error {
-	s := &Server{log: zap.NewNop()}
+	s := &Server{log: zap.NewNop(), cfg: Config{BusyPoll: DefaultBusyPoll}}
 	return s.serveRaw(ctx, conn, &floorFS{RawFileSystem: defaultRaw(), content: content}, nil)
 }
 

@@ -182,6 +182,7 @@ func protocolOptions() *fuse.MountOptions {
 // successor answers what arrives meanwhile). Blocking reads on /dev/fuse could only be ended by
 // a signal, and the runtime's handlers restart them.
 type loopSet struct {
+	busy     busyPoller // the poll before a wait (busypoll.go)
 	stopping atomic.Bool
 	polling  atomic.Int32  // 1 while a loop waits in epoll for the next request, else 0 (then mayBlock wakes a spare)
 	spare    chan struct{} // wakes a parked loop (mayBlock)
@@ -201,7 +202,7 @@ func (s *Server) startLoops(conn *Conn, ps *fuse.ProtocolServer, j *Journal) (*l
 		return nil, fmt.Errorf("create eventfd: %w", err)
 	}
 	n := max(4, 2*runtime.GOMAXPROCS(0))
-	l := &loopSet{spare: make(chan struct{}, n), done: make(chan struct{}), wake: wake, errc: make(chan error, n)}
+	l := &loopSet{busy: busyPoller{window: s.cfg.BusyPoll}, spare: make(chan struct{}, n), done: make(chan struct{}), wake: wake, errc: make(chan error, n)}
 	for i := range n {
 		l.wg.Add(1)
 		go func() {
@@ -237,7 +238,8 @@ func (s *Server) mayBlock() {
 }
 
 // loop serves requests until stopping is set or the connection goes away. It reads first and
-// polls only when nothing is queued, so a busy server pays no poll.
+// waits only when nothing is queued, so a busy server pays no wait; before it sleeps in epoll it
+// may poll for a request it expects (busypoll.go).
 func (s *Server) loop(conn *Conn, ps *fuse.ProtocolServer, j *Journal, slot journalSlot, l *loopSet) error {
 	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
@@ -253,7 +255,8 @@ func (s *Server) loop(conn *Conn, ps *fuse.ProtocolServer, j *Journal, slot jour
 	events := make([]unix.EpollEvent, 2)
 	in := make([]byte, maxWrite+64<<10)
 	out := make([]byte, maxRead+4096)
-	queued := 0 // requests in a row that were already queued when this loop came to read
+	queued := 0     // requests in a row that were already queued when this loop came to read
+	expect := false // the last answer makes a request likely soon: poll before sleeping
 	for !l.stopping.Load() {
 		n, err := unix.Read(conn.FD, in)
 		if errors.Is(err, unix.EAGAIN) {
@@ -265,12 +268,19 @@ func (s *Server) loop(conn *Conn, ps *fuse.ProtocolServer, j *Journal, slot jour
 				}
 				continue
 			}
-			_, err = unix.EpollWait(ep, events, -1)
-			l.polling.Store(0)
-			if err != nil && !errors.Is(err, unix.EINTR) {
-				return fmt.Errorf("poll /dev/fuse: %w", err)
+			if expect {
+				expect = false
+				n, err = l.busy.poll(conn.FD, in, &l.stopping)
 			}
-			continue
+			if errors.Is(err, unix.EAGAIN) {
+				_, err = unix.EpollWait(ep, events, -1)
+				l.polling.Store(0)
+				if err != nil && !errors.Is(err, unix.EINTR) {
+					return fmt.Errorf("poll /dev/fuse: %w", err)
+				}
+				continue
+			}
+			l.polling.Store(0)
 		}
 		switch {
 		case errors.Is(err, unix.EINTR), errors.Is(err, unix.ENOENT):
@@ -288,16 +298,24 @@ func (s *Server) loop(conn *Conn, ps *fuse.ProtocolServer, j *Journal, slot jour
 		if queued++; queued >= 3 {
 			s.mayBlock()
 		}
-		if gone := s.answer(conn, ps, j, slot, in[:n], out); gone {
+		var op uint32
+		if n >= inHeaderSize {
+			op = binary.LittleEndian.Uint32(in[4:8])
+		}
+		l.busy.arrived(op)
+		reply, gone := s.answer(conn, ps, j, slot, in[:n], out)
+		if gone {
 			return nil
 		}
+		expect = l.busy.answered(op, reply)
 	}
 	return nil
 }
 
-// answer serves one request and writes its reply; it reports whether the connection is gone.
-// The request is journalled while it is being answered (journal.go).
-func (s *Server) answer(conn *Conn, ps *fuse.ProtocolServer, j *Journal, slot journalSlot, req, out []byte) (gone bool) {
+// answer serves one request and writes its reply, which it returns (nil for a request that
+// takes none); it reports whether the connection is gone. The request is journalled while it is
+// being answered (journal.go).
+func (s *Server) answer(conn *Conn, ps *fuse.ProtocolServer, j *Journal, slot journalSlot, req, out []byte) (reply []byte, gone bool) {
 	if len(req) >= inHeaderSize && binary.LittleEndian.Uint32(req[4:8]) == opInit {
 		conn.saveInit(req)
 		if j != nil {
@@ -308,9 +326,9 @@ func (s *Server) answer(conn *Conn, ps *fuse.ProtocolServer, j *Journal, slot jo
 	defer slot.end()
 	m, _ := ps.HandleRequest([][]byte{req}, [][]byte{out})
 	if m == 0 {
-		return false // FORGET and friends take no reply
+		return nil, false // FORGET and friends take no reply
 	}
-	return s.reply(conn, out[:m])
+	return out[:m], s.reply(conn, out[:m])
 }
 
 // reply writes one reply; it reports whether the connection is gone.

@@ -26,7 +26,10 @@ type Config struct {
 	// QuotaView cuts the CPU count to the CFS quota (--cpu-view=quota, SPEC §2.3).
 	QuotaView       bool
 	LoadavgInterval time.Duration
-	StateDir        string
+	// BusyPoll is how long a request loop polls for a request it expects before it sleeps; 0
+	// never polls (DefaultBusyPoll, busypoll.go).
+	BusyPoll time.Duration
+	StateDir string
 	// DockerRoot is Docker's data root, where opt-out labels are read (SPEC §3, --docker-root).
 	DockerRoot string
 	// Kernel, when set, drives a kernel that virtualizes /proc itself; New sets it when it

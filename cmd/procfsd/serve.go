@@ -28,6 +28,7 @@ type serveFlags struct {
 	statsIsolated   string
 	cpuView         string
 	loadavgInterval time.Duration
+	busyPoll        time.Duration
 	stateDir        string
 	logLevel        string
 	logFormat       string
@@ -41,6 +42,7 @@ func (f *serveFlags) register(fl *flag.FlagSet) {
 	fl.StringVar(&f.statsIsolated, "stats-isolated", "1", "initial host switch: 1 isolates containers, 0 shows every caller the host")
 	fl.StringVar(&f.cpuView, "cpu-view", "quota", "quota: a CFS quota reduces the CPU count; cpuset: only the cpuset does")
 	fl.DurationVar(&f.loadavgInterval, "loadavg-interval", 5*time.Second, "how often load averages are sampled")
+	fl.DurationVar(&f.busyPoll, "busy-poll", fs.DefaultBusyPoll, "how long a request loop polls for a request it expects (the next READ of a reader) before it sleeps; 0 never polls")
 	fl.StringVar(&f.stateDir, "state-dir", "/run/procfsd", "persisted switch state and the control socket")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&f.logFormat, "log-format", "json", "json or console")
@@ -83,6 +85,7 @@ func (f *serveFlags) config() (fs.Config, error) {
 		ProcRoot:        f.procRoot,
 		CgroupRoot:      f.cgroupRoot,
 		LoadavgInterval: f.loadavgInterval,
+		BusyPoll:        f.busyPoll,
 		StateDir:        f.stateDir,
 	}
 	switch f.statsIsolated {
@@ -101,6 +104,9 @@ func (f *serveFlags) config() (fs.Config, error) {
 	}
 	if f.loadavgInterval <= 0 {
 		return cfg, fmt.Errorf("%w: --loadavg-interval must be positive", errUsage)
+	}
+	if f.busyPoll < 0 || f.busyPoll > time.Millisecond {
+		return cfg, fmt.Errorf("%w: --busy-poll must be between 0 and 1ms, got %s", errUsage, f.busyPoll)
 	}
 	return cfg, nil
 }

@@ -1,0 +1,130 @@
+package fs
+
+import (
+	"context"
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zaptest"
+)
+
+// replyOf is a reply header of error errno followed by data bytes.
+func replyOf(errno int32, data int) []byte {
+	b := make([]byte, outHeaderSize+data)
+	binary.LittleEndian.PutUint32(b[0:4], uint32(len(b)))
+	binary.LittleEndian.PutUint32(b[4:8], uint32(errno))
+	return b
+}
+
+func TestFollowUpCertain(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		op    uint32
+		reply []byte
+		want  bool
+	}{
+		{"open", opOpen, replyOf(0, 16), true},
+		{"open refused", opOpen, replyOf(-13, 0), false},
+		{"read with data", opRead, replyOf(0, 100), true},
+		{"read at EOF", opRead, replyOf(0, 0), false},
+		{"read failed", opRead, replyOf(-5, 0), false},
+		{"release", opRelease, replyOf(0, 0), false},
+		{"lookup", 1, replyOf(0, 128), false},
+		{"no reply", opForget, nil, false},
+	} {
+		if got := followUpCertain(tc.op, tc.reply); got != tc.want {
+			t.Errorf("%s: followUpCertain = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestBusyPollerPrediction: after an answer with no certain follow-up, the poller polls only
+// while the last awaited request came within twice the window; a RELEASE, which nobody waits
+// for, neither counts as such a request nor uses up the measurement.
+func TestBusyPollerPrediction(t *testing.T) {
+	eof := replyOf(0, 0)
+	wide := &busyPoller{window: time.Hour} // every gap is short
+	if wide.answered(opRead, eof) {
+		t.Fatal("polled after EOF before any gap was measured")
+	}
+	wide.arrived(opRelease)
+	if wide.hot.Load() || wide.idleSince.Load() == 0 {
+		t.Fatal("a RELEASE changed the prediction")
+	}
+	wide.arrived(opOpen)
+	if !wide.answered(opRead, eof) {
+		t.Fatal("did not poll after EOF although the last OPEN came at once")
+	}
+	if !wide.answered(opOpen, replyOf(0, 16)) {
+		t.Fatal("did not poll after OPEN")
+	}
+
+	narrow := &busyPoller{window: time.Nanosecond} // every gap is long
+	narrow.hot.Store(true)
+	narrow.answered(opRead, eof)
+	narrow.idleSince.Store(time.Now().Add(-time.Millisecond).UnixNano()) // that answer, a while ago
+	narrow.arrived(opOpen)
+	if narrow.answered(opRead, eof) {
+		t.Fatal("polled after EOF although the last OPEN came after twice the window")
+	}
+
+	off := &busyPoller{}
+	if off.answered(opOpen, replyOf(0, 16)) {
+		t.Fatal("polled with a zero window")
+	}
+}
+
+// TestBusyPollCatchesFollowUps: a reader's READs after OPEN and after data are read while the
+// loop polls, not after a sleep in epoll; with a zero window nothing is.
+func TestBusyPollCatchesFollowUps(t *testing.T) {
+	const reads = 20
+	for _, window := range []time.Duration{time.Second, 0} {
+		srv := &Server{log: zaptest.NewLogger(t), cfg: Config{BusyPoll: window}}
+		dir := serveRawForTest(t, srv, &floorFS{RawFileSystem: defaultRaw(), content: []byte("content\n")})
+		for range reads {
+			b, err := os.ReadFile(filepath.Join(dir, FloorFile))
+			if err != nil || string(b) != "content\n" {
+				t.Fatalf("window %s: read %q, %v", window, b, err)
+			}
+		}
+		caught := srv.loops.Load().busy.caught.Load()
+		if window > 0 && caught < 2*reads {
+			t.Errorf("window %s: %d requests caught while polling, want at least %d (the READ after each OPEN and the READ after data)", window, caught, 2*reads)
+		}
+		if window == 0 && caught != 0 {
+			t.Errorf("window 0: %d requests caught while polling", caught)
+		}
+	}
+}
+
+// TestStopEndsBusyPoll: a loop polling with a window far longer than any deadline still stops
+// at once, so a handover never waits for a poll (SPEC §5).
+func TestStopEndsBusyPoll(t *testing.T) {
+	srv := &Server{log: zaptest.NewLogger(t), cfg: Config{BusyPoll: time.Hour}}
+	conn := mountRaw(t)
+	ready := make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- srv.serveRaw(ctx, conn, &floorFS{RawFileSystem: defaultRaw(), content: []byte("x")}, func() { close(ready) })
+	}()
+	<-ready
+	// Two reads: the first makes the prediction hot, after the second the loop polls on.
+	for range 2 {
+		if _, err := os.ReadFile(filepath.Join(conn.Mountpoint, FloorFile)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop while a loop polled")
+	}
+}
