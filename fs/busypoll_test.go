@@ -77,6 +77,26 @@ func TestBusyPollerPrediction(t *testing.T) {
 	}
 }
 
+// TestBusyPollPausesWhenContended: a yield that outlasts the window means other threads want
+// the CPU; then no loop polls, not even for a certain follow-up, until the pause is over.
+func TestBusyPollPausesWhenContended(t *testing.T) {
+	b := &busyPoller{window: 30 * time.Microsecond}
+	open := replyOf(0, 16)
+	start := time.Now()
+	b.yielded(start, start.Add(10*time.Microsecond)) // a client ran briefly: no contention
+	if !b.answered(opOpen, open) {
+		t.Fatal("a short yield paused polling")
+	}
+	b.yielded(start, start.Add(time.Millisecond))
+	if b.answered(opOpen, open) {
+		t.Fatal("polled after a yield that outlasted the window")
+	}
+	b.quietUntil.Store(time.Now().Add(-time.Nanosecond).UnixNano()) // the pause is over
+	if !b.answered(opOpen, open) {
+		t.Fatal("polling did not resume after the pause")
+	}
+}
+
 // TestBusyPollCatchesFollowUps: a reader's READs after OPEN and after data are read while the
 // loop polls, not after a sleep in epoll; with a zero window nothing is.
 func TestBusyPollCatchesFollowUps(t *testing.T) {
