@@ -27,6 +27,7 @@ type options struct {
 	files          string
 	pin            string // CPU list every daemon and the reader run on ("" for all)
 	goReader       bool   // the reader uses Go's system call wrappers (readerConfig.GoSyscalls)
+	procfsdArgs    string // extra arguments to procfsd serve, split at spaces
 }
 
 // pinned prefixes argv with taskset when -pin is set: the process and every thread it starts
@@ -53,6 +54,7 @@ func runHarness(args []string) error {
 	fl.DurationVar(&o.interval, "loadavg-interval", 5*time.Second, "both daemons' loadavg sampling interval (LXCFS's is fixed at 5 s)")
 	fl.StringVar(&o.pin, "pin", "", "run every daemon and the latency reader on these CPUs only (taskset -c), e.g. 0")
 	fl.BoolVar(&o.goReader, "go-reader", false, "read through Go's system call wrappers, whose spinning threads keep the reader's CPU awake, instead of raw system calls as C programs make them")
+	fl.StringVar(&o.procfsdArgs, "procfsd-args", "", "extra arguments to procfsd serve, e.g. '--busy-poll 0'")
 	fl.StringVar(&o.files, "files", "", "comma-separated files to measure instead of "+strings.Join(benchFiles, ","))
 	if err := fl.Parse(args); err != nil {
 		return err
@@ -105,7 +107,7 @@ func runHarness(args []string) error {
 	}()
 	defer cleanup()
 
-	rep := &report{date: time.Now().UTC(), machine: machine(), quick: o.quick, pin: o.pin, goReader: o.goReader}
+	rep := &report{date: time.Now().UTC(), machine: machine(), quick: o.quick, pin: o.pin, goReader: o.goReader, procfsdArgs: o.procfsdArgs}
 	start := func(d *daemon, err error) (*daemon, error) {
 		if err == nil {
 			daemons = append(daemons, d)
@@ -149,9 +151,9 @@ func runHarness(args []string) error {
 
 func startProcfsd(o options, dir, name string) (*daemon, error) {
 	mnt := filepath.Join(dir, name)
-	return startDaemon(dir, name, mnt, filepath.Join(mnt, "proc/%s"), filepath.Join(mnt, "proc/meminfo"),
-		o.pinned(o.procfsd, "serve", "--mountpoint", mnt, "--state-dir", filepath.Join(dir, name+"-state"),
-			"--loadavg-interval", o.interval.String(), "--log-level", "warn")...)
+	argv := append([]string{o.procfsd, "serve", "--mountpoint", mnt, "--state-dir", filepath.Join(dir, name+"-state"),
+		"--loadavg-interval", o.interval.String(), "--log-level", "warn"}, strings.Fields(o.procfsdArgs)...)
+	return startDaemon(dir, name, mnt, filepath.Join(mnt, "proc/%s"), filepath.Join(mnt, "proc/meminfo"), o.pinned(argv...)...)
 }
 
 // startLxcfs runs LXCFS as the issue asks: loadavg on (-l) and the CFS CPU view.

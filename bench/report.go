@@ -10,14 +10,15 @@ import (
 
 // report is everything one run measured.
 type report struct {
-	date     time.Time
-	machine  string
-	quick    bool
-	pin      string // the -pin CPU list, "" when unpinned
-	goReader bool   // -go-reader
-	cells    []readerResult
-	rss      []rssLine
-	scale    []scaleResult
+	date        time.Time
+	machine     string
+	quick       bool
+	pin         string // the -pin CPU list, "" when unpinned
+	goReader    bool   // -go-reader
+	procfsdArgs string // -procfsd-args
+	cells       []readerResult
+	rss         []rssLine
+	scale       []scaleResult
 }
 
 type rssLine struct {
@@ -107,7 +108,7 @@ func (r *report) tables() string {
 }
 
 func (r *report) print(w io.Writer) {
-	fmt.Fprintf(w, "\n%s\n%s (pinned: %q, Go reader: %v)\n\n%s", r.date.Format(time.RFC3339), r.machine, r.pin, r.goReader, r.tables())
+	fmt.Fprintf(w, "\n%s\n%s (pinned: %q, Go reader: %v, procfsd args: %q)\n\n%s", r.date.Format(time.RFC3339), r.machine, r.pin, r.goReader, r.procfsdArgs, r.tables())
 }
 
 // writeMarkdown writes the figures into path between markers, keeping whatever prose the file
@@ -120,6 +121,9 @@ func (r *report) writeMarkdown(path string) error {
 	}
 	if r.goReader {
 		machine += "; the reader used Go's system call wrappers (-go-reader)"
+	}
+	if r.procfsdArgs != "" {
+		machine += fmt.Sprintf("; procfsd serve ran with `%s`", r.procfsdArgs)
 	}
 	body := fmt.Sprintf("%s\nRun of `make bench` on %s.\nMachine: %s.\n\n%s%s\n", begin,
 		r.date.Format("2006-01-02 15:04 UTC"), machine, r.tables(), end)
