@@ -3,7 +3,6 @@ package proc
 import (
 	"bytes"
 	"fmt"
-	"strings"
 
 	"procfsd/cgroupview"
 )
@@ -73,6 +72,12 @@ func RenderVmstat(w *bytes.Buffer, host []byte, m cgroupview.Memory, pageSize ui
 	}
 	limit := m.Limit / pageSize
 	return rewriteKV(w, host, "vmstat", 0, func(key []byte, hostVal uint64) (uint64, bool) {
+		// Gauges are the "nr_" keys, event counters the others: one map lookup per line, not
+		// two (about 180 lines; issue 6).
+		if !bytes.HasPrefix(key, []byte("nr_")) {
+			v, ok := m.Stat[string(key)]
+			return v, ok
+		}
 		if c, ok := vmCounters[string(key)]; ok {
 			if b, ok := m.Stat[c.stat]; ok {
 				return c.unit(b, pageSize), true
@@ -81,9 +86,6 @@ func RenderVmstat(w *bytes.Buffer, host []byte, m cgroupview.Memory, pageSize ui
 		}
 		if string(key) == "nr_free_pages" {
 			return (m.Limit - min(m.Limit, m.Usage)) / pageSize, m.Limit != cgroupview.Unlimited
-		}
-		if v, ok := m.Stat[string(key)]; ok && !strings.HasPrefix(string(key), "nr_") {
-			return v, true
 		}
 		return 0, false
 	})
