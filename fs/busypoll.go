@@ -45,18 +45,22 @@ type busyPoller struct {
 	// idleSince is when the last answer with no certain follow-up was written (Unix ns), 0 once
 	// the next request a client waits for has been read.
 	idleSince atomic.Int64
-	// quietUntil is when loops may poll again (Unix ns) after a poll found the CPU contended.
+	// quietUntil is when loops may poll again (Unix ns) after a poll found the CPU contended
+	// (contendedYield).
 	quietUntil atomic.Int64
 	// caught counts the requests read while polling (tests and status).
 	caught atomic.Uint64
 }
 
-// contendedPause is how long loops do not poll after a yield outlasted the whole window: other
-// threads wanted the CPU, and a poller that yields waits behind all of them while requests
-// queue for it, where a loop asleep in epoll would be woken ahead of them. In the scale run
-// (1000 containers on two saturated CPUs), polling without this pause left reads waiting for
-// seconds.
-const contendedPause = 100 * time.Millisecond
+// A yield longer than contendedYield means the CPU had other threads for about a whole
+// scheduler slice; loops then do not poll for contendedPause. A poller that yields on a
+// contended CPU waits behind every runnable thread while requests queue for it, where a loop
+// asleep in epoll would be woken ahead of them. On an idle machine yields here took under
+// 300 µs (30 of 130,000 over 30 µs), so a pause follows only real contention.
+const (
+	contendedYield = 500 * time.Microsecond
+	contendedPause = 100 * time.Millisecond
+)
 
 // answered records the answer to a request with opcode op whose reply is reply (nil when it
 // takes none), and reports whether the next wait should poll first.
@@ -105,9 +109,9 @@ func (b *busyPoller) poll(fd int, in []byte, stop *atomic.Bool) (int, error) {
 	}
 }
 
-// yielded records a yield from start to end: one that outlasted the window pauses polling.
+// yielded records a yield from start to end: a long one pauses polling.
 func (b *busyPoller) yielded(start, end time.Time) {
-	if end.Sub(start) > b.window {
+	if end.Sub(start) > contendedYield {
 		b.quietUntil.Store(end.Add(contendedPause).UnixNano())
 	}
 }
