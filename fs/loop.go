@@ -185,6 +185,7 @@ type loopSet struct {
 	busy     busyPoller // the poll before a wait (busypoll.go)
 	stopping atomic.Bool
 	polling  atomic.Int32  // 1 while a loop waits in epoll for the next request, else 0 (then mayBlock wakes a spare)
+	sleeps   atomic.Uint64 // waits in epoll, for tests of busy polling
 	spare    chan struct{} // wakes a parked loop (mayBlock)
 	done     chan struct{} // closed by stop
 	wake     int           // eventfd that stop signals
@@ -255,12 +256,13 @@ func (s *Server) loop(conn *Conn, ps *fuse.ProtocolServer, j *Journal, slot jour
 	events := make([]unix.EpollEvent, 2)
 	in := make([]byte, maxWrite+64<<10)
 	out := make([]byte, maxRead+4096)
-	queued := 0     // requests in a row that were already queued when this loop came to read
+	queued := 0     // requests in a row that were already queued when this loop came to read (-1: none yet, the next was waited for)
 	expect := false // the last answer makes a request likely soon: poll before sleeping
 	for !l.stopping.Load() {
 		n, err := unix.Read(conn.FD, in)
 		if errors.Is(err, unix.EAGAIN) {
-			queued = 0
+			// The request this loop now waits for was not queued: it does not count.
+			queued = -1
 			if !l.polling.CompareAndSwap(0, 1) { // another loop waits for the next request: be a spare
 				select {
 				case <-l.spare:
@@ -273,6 +275,7 @@ func (s *Server) loop(conn *Conn, ps *fuse.ProtocolServer, j *Journal, slot jour
 				n, err = l.busy.poll(conn.FD, in, &l.stopping)
 			}
 			if errors.Is(err, unix.EAGAIN) {
+				l.sleeps.Add(1)
 				_, err = unix.EpollWait(ep, events, -1)
 				l.polling.Store(0)
 				if err != nil && !errors.Is(err, unix.EINTR) {
@@ -294,7 +297,10 @@ func (s *Server) loop(conn *Conn, ps *fuse.ProtocolServer, j *Journal, slot jour
 		// answers them (under load, or while other processes hold the CPU): a spare reads
 		// beside this loop, and the load gets several threads, as it needs. One queued
 		// request is common with a single client (its RELEASE, sent asynchronously, and its
-		// next OPEN arrive together), so it takes three in a row.
+		// next OPEN arrive together), so it takes three in a row. Before, the request a loop had
+		// waited for counted as the first, and a lone client reading back to back woke a spare
+		// on every read, which then took the waiting role without the first loop's prediction of
+		// what comes next (busypoll.go).
 		if queued++; queued >= 3 {
 			s.mayBlock()
 		}
