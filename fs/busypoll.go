@@ -17,9 +17,11 @@ import (
 // itself be woken three times per read, and on a virtual machine whose idle CPUs halt, waking a
 // halted CPU is most of the cost of a request: a C reader (the way free, top and uptime read)
 // took 132 µs per open-read-close of the FUSE floor here with the loop sleeping in epoll, and
-// 48 µs with it polling for 30 µs first; 10 µs was too short to see the reader's next request,
-// and 50 µs gained nothing more (issue 6, BENCHMARKS.md "Busy polling").
-const DefaultBusyPoll = 30 * time.Microsecond
+// 48–50 µs with it polling for 20–50 µs first; 10 µs was too short to see the reader's next
+// request. In make bench, 20 and 30 µs cut procfsd's p50 alike (loadavg 112–121 µs → 88–91 µs),
+// and 20 µs cost less CPU: 2–4 % more per read than not polling, against 5–6 % (issue 6,
+// BENCHMARKS.md "Busy polling").
+const DefaultBusyPoll = 20 * time.Microsecond
 
 // FUSE opcodes and the size of a reply's header (include/uapi/linux/fuse.h).
 const (
@@ -109,9 +111,10 @@ func (b *busyPoller) poll(fd int, in []byte, stop *atomic.Bool) (int, error) {
 	}
 }
 
-// yielded records a yield from start to end: a long one pauses polling.
+// yielded records a yield from start to end: one longer than contendedYield and the window
+// pauses polling.
 func (b *busyPoller) yielded(start, end time.Time) {
-	if end.Sub(start) > contendedYield {
+	if end.Sub(start) > max(contendedYield, b.window) {
 		b.quietUntil.Store(end.Add(contendedPause).UnixNano())
 	}
 }
