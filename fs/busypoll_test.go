@@ -78,26 +78,6 @@ func TestBusyPollerPrediction(t *testing.T) {
 	}
 }
 
-// TestBusyPollPausesWhenContended: a yield of more than contendedYield means other threads want
-// the CPU; then no loop polls, not even for a certain follow-up, until the pause is over.
-func TestBusyPollPausesWhenContended(t *testing.T) {
-	b := &busyPoller{window: 30 * time.Microsecond}
-	open := replyOf(0, 16)
-	start := time.Now()
-	b.yielded(start, start.Add(300*time.Microsecond)) // a client ran, or an interrupt: no contention
-	if !b.answered(opOpen, open) {
-		t.Fatal("a short yield paused polling")
-	}
-	b.yielded(start, start.Add(2*time.Millisecond))
-	if b.answered(opOpen, open) {
-		t.Fatal("polled after a yield of a whole scheduler slice")
-	}
-	b.quietUntil.Store(time.Now().Add(-time.Nanosecond).UnixNano()) // the pause is over
-	if !b.answered(opOpen, open) {
-		t.Fatal("polling did not resume after the pause")
-	}
-}
-
 // TestBusyPollCatchesFollowUps: a reader that takes its time between requests (1 ms, far longer
 // than the loop needs to answer, so no request is ever queued before the loop comes to wait)
 // finds the loop polling for its READs with a long window, and asleep in epoll without one.
