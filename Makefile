@@ -30,7 +30,7 @@ build:
 
 deps:
 	@missing=(); \
-	for p in $(DEB_PACKAGES); do \
+	for p in $(DEB_PACKAGES) $(EXTRA_DEB_PACKAGES); do \
 		dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$$p"); \
 	done; \
 	if (( $${#missing[@]} )); then \
@@ -103,13 +103,21 @@ test: fuzz
 BENCH_BIN := bin/procfsd-bench
 BENCH_FLAGS ?=
 
+# The FUSE-over-io_uring floor (bench/uringfloor, a C prototype on liburing) is measured beside
+# the others where the kernel has FUSE over io_uring (Linux 6.14+).
+URING_FLOOR := bin/uring-floor
+URING_FLAG = $(if $(wildcard /sys/module/fuse/parameters/enable_uring),-uring-floor $(URING_FLOOR))
+
 .PHONY: bench bench-quick bench-build
-bench-build: build
+bench bench-quick bench-build: EXTRA_DEB_PACKAGES := gcc libc6-dev liburing-dev
+bench-build: deps build
 	$(GO) build -o $(BENCH_BIN) ./bench
+	mkdir -p bin
+	gcc -O2 -Wall -o $(URING_FLOOR) bench/uringfloor/uring_floor.c -luring -lpthread
 
 bench: deps bench-build
-	$(BENCH_BIN) run -procfsd $(BIN) $(BENCH_FLAGS)
+	$(BENCH_BIN) run -procfsd $(BIN) $(URING_FLAG) $(BENCH_FLAGS)
 	$(GO) test -run '^$$' -bench . -benchmem ./proc
 
 bench-quick: deps bench-build
-	$(BENCH_BIN) run -quick -procfsd $(BIN) $(BENCH_FLAGS)
+	$(BENCH_BIN) run -quick -procfsd $(BIN) $(URING_FLAG) $(BENCH_FLAGS)

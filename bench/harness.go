@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -28,6 +29,7 @@ type options struct {
 	pin            string // CPU list every daemon and the reader run on ("" for all)
 	goReader       bool   // the reader uses Go's system call wrappers (readerConfig.GoSyscalls)
 	procfsdArgs    string // extra arguments to procfsd serve, split at spaces
+	uringFloor     string // the FUSE-over-io_uring floor's binary (bench/uringfloor), "" for none
 }
 
 // pinned prefixes argv with taskset when -pin is set: the process and every thread it starts
@@ -55,6 +57,7 @@ func runHarness(args []string) error {
 	fl.StringVar(&o.pin, "pin", "", "run every daemon and the latency reader on these CPUs only (taskset -c), e.g. 0")
 	fl.BoolVar(&o.goReader, "go-reader", false, "read through Go's system call wrappers, whose spinning threads keep the reader's CPU awake, instead of raw system calls as C programs make them")
 	fl.StringVar(&o.procfsdArgs, "procfsd-args", "", "extra arguments to procfsd serve, e.g. '--busy-poll 0'")
+	fl.StringVar(&o.uringFloor, "uring-floor", "", "also measure this FUSE-over-io_uring floor (bin/uring-floor, built from bench/uringfloor); needs fuse.enable_uring, which the run turns on and back")
 	fl.StringVar(&o.files, "files", "", "comma-separated files to measure instead of "+strings.Join(benchFiles, ","))
 	if err := fl.Parse(args); err != nil {
 		return err
@@ -65,7 +68,10 @@ func runHarness(args []string) error {
 	if os.Geteuid() != 0 {
 		return errors.New("the harness needs root (cgroups, mounts, /dev/fuse)")
 	}
-	for _, b := range []*string{&o.procfsd, &o.lxcfs} {
+	for _, b := range []*string{&o.procfsd, &o.lxcfs, &o.uringFloor} {
+		if *b == "" {
+			continue
+		}
 		p, err := filepath.Abs(*b)
 		if err != nil {
 			return err
@@ -132,12 +138,25 @@ func runHarness(args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := latency(o, top, self, rep, pd, lx, fd); err != nil {
+	var uf *daemon
+	if o.uringFloor != "" {
+		restore, err := enableFuseUring()
+		if err != nil {
+			return err
+		}
+		defer restore()
+		umnt := filepath.Join(dir, "uring-floor")
+		if uf, err = start(startDaemon(dir, "uring-floor", umnt, filepath.Join(umnt, "file"), filepath.Join(umnt, "file"),
+			o.pinned(o.uringFloor, umnt, "/proc/meminfo")...)); err != nil {
+			return err
+		}
+	}
+	if err := latency(o, top, self, rep, pd, lx, fd, uf); err != nil {
 		return err
 	}
 	if !o.quick {
 		// The scale run starts each daemon afresh, alone, so neither pays for the other.
-		for _, d := range []*daemon{pd, lx, fd} {
+		for _, d := range daemons {
 			d.stop()
 		}
 		daemons = nil
@@ -195,4 +214,18 @@ func machine() string {
 		mode = "cgroup v2"
 	}
 	return fmt.Sprintf("%s, %d CPUs, %s RAM, Linux %s, %s", model, ncpu, mem, cstr(u.Release[:]), mode)
+}
+
+// enableFuseUring turns on the fuse module's enable_uring for the uring floor and returns what
+// sets it back as it was.
+func enableFuseUring() (restore func(), err error) {
+	const param = "/sys/module/fuse/parameters/enable_uring"
+	old, err := os.ReadFile(param)
+	if err != nil {
+		return nil, fmt.Errorf("this kernel has no FUSE over io_uring (Linux 6.14+, CONFIG_FUSE_IO_URING): %w", err)
+	}
+	if err := os.WriteFile(param, []byte("Y"), 0); err != nil {
+		return nil, fmt.Errorf("enable FUSE over io_uring: %w", err)
+	}
+	return func() { os.WriteFile(param, bytes.TrimSpace(old), 0) }, nil
 }

@@ -14,8 +14,9 @@ var benchFiles = []string{"meminfo", "stat", "cpuinfo", "uptime", "loadavg", "vm
 
 // latency measures every file of every target from one reader process inside a container
 // cgroup and a new PID namespace: first with one reader, then with eight, interleaved in
-// rounds (see runReader). The daemons' stat files go to the reader as descriptors 3, 4, 5.
-func latency(o options, top, self string, rep *report, pd, lx, fd *daemon) error {
+// rounds (see runReader). The daemons' stat files go to the reader as descriptors 3, 4, 5 (and
+// 6 for the uring floor, uf, when there is one).
+func latency(o options, top, self string, rep *report, pd, lx, fd, uf *daemon) error {
 	cg := path.Join(top, "lat")
 	// A container as runtimes make them: a memory limit and a cpuset; no quota, so that CFS
 	// throttling of the reader cannot show up as daemon latency.
@@ -35,6 +36,12 @@ func latency(o options, top, self string, rep *report, pd, lx, fd *daemon) error
 		Rounds:     o.rounds,
 		GoSyscalls: o.goReader,
 	}
+	daemons := []*daemon{pd, lx, fd}
+	files := []*os.File{pd.stat, lx.stat, fd.stat}
+	if uf != nil { // descriptor 6
+		cfg.Targets = append(cfg.Targets, readerTarget{Name: "uring-floor", Path: uf.path, StatFD: 6})
+		daemons, files = append(daemons, uf), append(files, uf.stat)
+	}
 	js, err := json.Marshal(cfg)
 	if err != nil {
 		return err
@@ -42,7 +49,7 @@ func latency(o options, top, self string, rep *report, pd, lx, fd *daemon) error
 	argv := o.pinned(self, "join", cg, "unshare", "--pid", "--fork", "--kill-child", "--mount", "--mount-proc",
 		self, "reader", string(js))
 	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.ExtraFiles = []*os.File{pd.stat, lx.stat, fd.stat}
+	cmd.ExtraFiles = files
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, os.Stderr
 	if p := os.Getenv("BENCH_PERF"); p != "" {
@@ -59,7 +66,7 @@ func latency(o options, top, self string, rep *report, pd, lx, fd *daemon) error
 	if err := json.Unmarshal(out.Bytes(), &rep.cells); err != nil {
 		return fmt.Errorf("parse reader output %q: %w", out.String(), err)
 	}
-	for _, d := range []*daemon{pd, lx, fd} {
+	for _, d := range daemons {
 		rep.rss = append(rep.rss, rssLine{d.name, d.rssKiB()})
 	}
 	return nil

@@ -36,6 +36,16 @@ func (r *report) cell(target, file string, par int) *readerResult {
 	return nil
 }
 
+// hasTarget reports whether the run measured target.
+func (r *report) hasTarget(target string) bool {
+	for _, c := range r.cells {
+		if c.Target == target {
+			return true
+		}
+	}
+	return false
+}
+
 // ratio formats a/b, or "–" when either is missing.
 func ratio(a, b float64) string {
 	if a <= 0 || b <= 0 {
@@ -82,6 +92,20 @@ func (r *report) tables() string {
 		_, l99, lt := get("lxcfs", f, 8)
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", f, num(nt, "%.0f"), num(ft, "%.0f"),
 			num(pt, "%.0f"), num(lt, "%.0f"), ratio(pt, lt), num(f99, "%.1f"), num(p99, "%.1f"), num(l99, "%.1f"), ratio(p99, l99))
+	}
+	if r.hasTarget("uring-floor") {
+		fmt.Fprintf(&b, "\n### FUSE over io_uring: the floor through each transport (µs, reads/s)\n\n")
+		fmt.Fprintf(&b, "| file | floor p50 | **io_uring floor p50** | procfsd p50 | floor reads/s, 8 readers | **io_uring floor reads/s** | floor p99, 8 readers | **io_uring floor p99** |\n")
+		fmt.Fprintf(&b, "|---|---:|---:|---:|---:|---:|---:|---:|\n")
+		for _, f := range benchFiles {
+			f50, _, _ := get("floor", f, 1)
+			u50, _, _ := get("uring-floor", f, 1)
+			p50, _, _ := get("procfsd", f, 1)
+			_, f99, ft := get("floor", f, 8)
+			_, u99, ut := get("uring-floor", f, 8)
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", f, num(f50, "%.1f"), num(u50, "%.1f"), num(p50, "%.1f"),
+				num(ft, "%.0f"), num(ut, "%.0f"), num(f99, "%.1f"), num(u99, "%.1f"))
+		}
 	}
 	fmt.Fprintf(&b, "\n### Daemons over the latency run\n\n")
 	fmt.Fprintf(&b, "| daemon | reads | CPU time | **CPU s per 10,000 reads** | RSS after |\n|---|---:|---:|---:|---:|\n")
