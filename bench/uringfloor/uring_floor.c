@@ -8,12 +8,19 @@
 // queue (the kernel queues a request on the queue of the CPU its caller runs on) with DEPTH ring
 // entries; a classic /dev/fuse thread answers INIT and whatever the kernel still sends there
 // (FORGET, INTERRUPT, and everything until every queue has an entry).
+//
+// On SIGHUP it re-executes itself as `uring-floor --adopt FD CONTENT-FILE`, keeping the
+// /dev/fuse descriptor, as procfsd does on an upgrade; the successor skips mount and INIT and
+// registers new ring entries. That is how the handover was tested (BENCHMARKS.md): read the file
+// in a loop, send SIGHUP, and a reader whose request sat in an entry of the old process stays
+// blocked in request_wait_answer on Linux 6.18, while new reads are answered.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <liburing.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -200,14 +207,54 @@ static void *queue(void *arg) {
 	return NULL;
 }
 
-int main(int argc, char **argv) {
-	if (argc != 3) { fprintf(stderr, "usage: uring-floor MOUNTPOINT CONTENT-FILE\n"); return 2; }
-	FILE *cf = fopen(argv[2], "r");
-	if (!cf) { perror("open content"); return 1; }
+static const char *content_path;
+
+// reexec replaces the process with `uring-floor --adopt FD CONTENT-FILE` (SIGHUP).
+static void reexec(int sig) {
+	(void)sig;
+	char fdarg[16];
+	snprintf(fdarg, sizeof fdarg, "%d", fd);
+	execl("/proc/self/exe", "uring-floor", "--adopt", fdarg, content_path, (char *)NULL);
+	_exit(1);
+}
+
+static void load_content(const char *path) {
+	FILE *cf = fopen(path, "r");
+	if (!cf) { perror("open content"); exit(1); }
 	content = malloc(1 << 20);
 	content_len = fread(content, 1, 1 << 20, cf);
 	fclose(cf);
-	fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+	content_path = path;
+}
+
+static void start_queues(void) {
+	int n = sysconf(_SC_NPROCESSORS_CONF);
+	for (int q = 0; q < n; q++) {
+		pthread_t qt;
+		pthread_create(&qt, NULL, queue, (void *)(intptr_t)q);
+	}
+}
+
+int main(int argc, char **argv) {
+	// The handler runs with SIGHUP blocked, and exec keeps the mask: unblock it for the next one.
+	sigset_t hup;
+	sigemptyset(&hup);
+	sigaddset(&hup, SIGHUP);
+	sigprocmask(SIG_UNBLOCK, &hup, NULL);
+	signal(SIGHUP, reexec);
+	if (argc == 4 && !strcmp(argv[1], "--adopt")) { // a successor: the connection is set up
+		fd = atoi(argv[2]);
+		load_content(argv[3]);
+		initialized = 1;
+		pthread_t t;
+		pthread_create(&t, NULL, classic, NULL);
+		start_queues();
+		pthread_join(t, NULL);
+		return 0;
+	}
+	if (argc != 3) { fprintf(stderr, "usage: uring-floor MOUNTPOINT CONTENT-FILE\n"); return 2; }
+	load_content(argv[2]);
+	fd = open("/dev/fuse", O_RDWR); // no O_CLOEXEC: a successor inherits it (SIGHUP)
 	if (fd < 0) { perror("open /dev/fuse"); return 1; }
 	char opts[256];
 	snprintf(opts, sizeof opts, "fd=%d,rootmode=40000,user_id=0,group_id=0,allow_other,max_read=131072", fd);
@@ -218,11 +265,7 @@ int main(int argc, char **argv) {
 	// INIT must be answered before the queues register (the kernel sizes payloads from it); a
 	// request sent meanwhile waits in the kernel until every queue has an entry.
 	while (!__atomic_load_n(&initialized, __ATOMIC_SEQ_CST)) usleep(1000);
-	int n = sysconf(_SC_NPROCESSORS_CONF);
-	for (int q = 0; q < n; q++) {
-		pthread_t qt;
-		pthread_create(&qt, NULL, queue, (void *)(intptr_t)q);
-	}
+	start_queues();
 	pthread_join(t, NULL);
 	return 0;
 }
