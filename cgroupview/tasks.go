@@ -1,7 +1,6 @@
 package cgroupview
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -105,21 +104,20 @@ const maxIdleSkips = 5
 // next comparison.
 func (r *Reader) ActiveSince(c *Container, p *IdleProof) (n int, counted bool, err error) {
 	var rt uint64
-	rtErr := errNotRead
+	known := false // rt was read
 	if p.idle {
+		var rtErr error
 		rt, rtErr = r.runTime(c)
-		if rtErr == nil && p.known && rt == p.runTime && p.skipped < maxIdleSkips {
+		known = rtErr == nil
+		if known && p.known && rt == p.runTime && p.skipped < maxIdleSkips {
 			p.skipped++
 			return 0, false, nil
 		}
 	}
 	n, err = r.Active(c)
-	*p = IdleProof{idle: err == nil && n == 0, known: rtErr == nil, runTime: rt}
+	*p = IdleProof{idle: err == nil && n == 0, known: known, runTime: rt}
 	return n, true, err
 }
-
-// errNotRead marks a run time ActiveSince did not read.
-var errNotRead = errors.New("not read")
 
 // runTime returns the CPU time charged to the cgroup whose threads Active counts, with its
 // descendants: v1 cpuacct.usage (ns), v2 cpu.stat's usage_usec (in ns, at µs resolution). It
