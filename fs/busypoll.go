@@ -23,16 +23,6 @@ import (
 // BENCHMARKS.md "Busy polling").
 const DefaultBusyPoll = 20 * time.Microsecond
 
-// FUSE opcodes and the size of a reply's header (include/uapi/linux/fuse.h).
-const (
-	opForget      = 2
-	opOpen        = 14
-	opRead        = 15
-	opRelease     = 18
-	opInterrupt   = 36
-	opBatchForget = 42
-)
-
 // busyPoller decides when the loop about to wait polls first, and for how long. The poll is a
 // bet that a request comes within the window; it is placed where the protocol makes that
 // certain (a READ follows a successful OPEN, and another READ follows a READ that returned

@@ -143,7 +143,7 @@ func (s *Server) recover(conn *Conn, ps *fuse.ProtocolServer, j *Journal) {
 // replay answers one journalled request. A request whose body did not fit its slot is answered
 // EINTR, which the caller may retry; INIT gets the reply of the replay above.
 func (s *Server) replay(conn *Conn, ps *fuse.ProtocolServer, p pendingRequest, initReply, out []byte) {
-	op := binary.LittleEndian.Uint32(p.req[4:8])
+	op := opcode(p.req)
 	unique := binary.LittleEndian.Uint64(p.req[8:16])
 	s.log.Info("answering a request left in flight", zap.Uint32("opcode", op), zap.Uint64("unique", unique))
 	switch {

@@ -22,8 +22,6 @@ const (
 	maxRead = 128 << 10
 	// maxWrite bounds a WRITE; only the control files take writes, of a few bytes.
 	maxWrite = 128 << 10
-	// opInit is FUSE_INIT's opcode (include/uapi/linux/fuse.h).
-	opInit = 26
 	// inHeaderSize is sizeof(struct fuse_in_header).
 	inHeaderSize = 40
 	// maxBackground is how many background requests the kernel may have outstanding (INIT's
@@ -33,6 +31,25 @@ const (
 	// (issue 6: RSS at 1000 containers).
 	maxBackground = 1024
 )
+
+// FUSE opcodes the loops look at (include/uapi/linux/fuse.h).
+const (
+	opForget      = 2
+	opOpen        = 14
+	opRead        = 15
+	opRelease     = 18
+	opInit        = 26
+	opInterrupt   = 36
+	opBatchForget = 42
+)
+
+// opcode is a request's opcode, 0 for one too short to have a header.
+func opcode(req []byte) uint32 {
+	if len(req) < inHeaderSize {
+		return 0
+	}
+	return binary.LittleEndian.Uint32(req[4:8])
+}
 
 // Conn is one FUSE connection: the /dev/fuse descriptor of a mount and, once the kernel has
 // sent it, the INIT request that opened it. A successor process that inherits the descriptor
@@ -304,12 +321,9 @@ func (s *Server) loop(conn *Conn, ps *fuse.ProtocolServer, j *Journal, slot jour
 		if queued++; queued >= 3 {
 			s.mayBlock()
 		}
-		var op uint32
-		if n >= inHeaderSize {
-			op = binary.LittleEndian.Uint32(in[4:8])
-		}
+		op := opcode(in[:n])
 		l.busy.arrived(op)
-		reply, gone := s.answer(conn, ps, j, slot, in[:n], out)
+		reply, gone := s.answer(conn, ps, j, slot, op, in[:n], out)
 		if gone {
 			return nil
 		}
@@ -318,11 +332,11 @@ func (s *Server) loop(conn *Conn, ps *fuse.ProtocolServer, j *Journal, slot jour
 	return nil
 }
 
-// answer serves one request and writes its reply, which it returns (nil for a request that
+// answer serves one request, of opcode op, and writes its reply, which it returns (nil for a request that
 // takes none); it reports whether the connection is gone. The request is journalled while it is
 // being answered (journal.go).
-func (s *Server) answer(conn *Conn, ps *fuse.ProtocolServer, j *Journal, slot journalSlot, req, out []byte) (reply []byte, gone bool) {
-	if len(req) >= inHeaderSize && binary.LittleEndian.Uint32(req[4:8]) == opInit {
+func (s *Server) answer(conn *Conn, ps *fuse.ProtocolServer, j *Journal, slot journalSlot, op uint32, req, out []byte) (reply []byte, gone bool) {
+	if op == opInit {
 		conn.saveInit(req)
 		if j != nil {
 			j.SaveInit(req)
