@@ -36,6 +36,15 @@ func (r *report) cell(target, file string, par int) *readerResult {
 	return nil
 }
 
+// fileTable writes a Markdown table with a row per benchmark file: the file's name, then the
+// cells row returns, one per column.
+func fileTable(b *strings.Builder, columns []string, row func(file string) []string) {
+	b.WriteString("| file | " + strings.Join(columns, " | ") + " |\n|---|" + strings.Repeat("---:|", len(columns)) + "\n")
+	for _, f := range benchFiles {
+		b.WriteString("| " + f + " | " + strings.Join(row(f), " | ") + " |\n")
+	}
+}
+
 // hasTarget reports whether the run measured target.
 func (r *report) hasTarget(target string) bool {
 	for _, c := range r.cells {
@@ -71,41 +80,38 @@ func (r *report) tables() string {
 		}
 		return c.P50, c.P99, float64(c.Ops) / c.WallSec
 	}
-	fmt.Fprintf(&b, "### Latency, 1 reader (open-read-close, µs)\n\n")
-	fmt.Fprintf(&b, "| file | native p50 | FUSE floor p50 | procfsd p50 | LXCFS p50 | **LXCFS/procfsd p50** | **procfsd/floor p50** | procfsd p99 | LXCFS p99 |\n")
-	fmt.Fprintf(&b, "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
-	for _, f := range benchFiles {
+	b.WriteString("### Latency, 1 reader (open-read-close, µs)\n\n")
+	fileTable(&b, []string{"native p50", "FUSE floor p50", "procfsd p50", "LXCFS p50", "**LXCFS/procfsd p50**",
+		"**procfsd/floor p50**", "procfsd p99", "LXCFS p99"}, func(f string) []string {
 		n50, _, _ := get("native", f, 1)
 		f50, _, _ := get("floor", f, 1)
 		p50, p99, _ := get("procfsd", f, 1)
 		l50, l99, _ := get("lxcfs", f, 1)
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", f, num(n50, "%.1f"), num(f50, "%.1f"),
-			num(p50, "%.1f"), num(l50, "%.1f"), ratio(l50, p50), ratio(p50, f50), num(p99, "%.1f"), num(l99, "%.1f"))
-	}
-	fmt.Fprintf(&b, "\n### 8 readers (throughput in reads/s, p99 in µs)\n\n")
-	fmt.Fprintf(&b, "| file | native reads/s | floor reads/s | procfsd reads/s | LXCFS reads/s | **procfsd/LXCFS reads/s** | floor p99 | procfsd p99 | LXCFS p99 | **procfsd p99 / LXCFS p99** |\n")
-	fmt.Fprintf(&b, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
-	for _, f := range benchFiles {
+		return []string{num(n50, "%.1f"), num(f50, "%.1f"), num(p50, "%.1f"), num(l50, "%.1f"), ratio(l50, p50),
+			ratio(p50, f50), num(p99, "%.1f"), num(l99, "%.1f")}
+	})
+	b.WriteString("\n### 8 readers (throughput in reads/s, p99 in µs)\n\n")
+	fileTable(&b, []string{"native reads/s", "floor reads/s", "procfsd reads/s", "LXCFS reads/s", "**procfsd/LXCFS reads/s**",
+		"floor p99", "procfsd p99", "LXCFS p99", "**procfsd p99 / LXCFS p99**"}, func(f string) []string {
 		_, _, nt := get("native", f, 8)
 		_, f99, ft := get("floor", f, 8)
 		_, p99, pt := get("procfsd", f, 8)
 		_, l99, lt := get("lxcfs", f, 8)
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", f, num(nt, "%.0f"), num(ft, "%.0f"),
-			num(pt, "%.0f"), num(lt, "%.0f"), ratio(pt, lt), num(f99, "%.1f"), num(p99, "%.1f"), num(l99, "%.1f"), ratio(p99, l99))
-	}
+		return []string{num(nt, "%.0f"), num(ft, "%.0f"), num(pt, "%.0f"), num(lt, "%.0f"), ratio(pt, lt),
+			num(f99, "%.1f"), num(p99, "%.1f"), num(l99, "%.1f"), ratio(p99, l99)}
+	})
 	if r.hasTarget("uring-floor") {
-		fmt.Fprintf(&b, "\n### FUSE over io_uring: the floor through each transport (µs, reads/s)\n\n")
-		fmt.Fprintf(&b, "| file | floor p50 | **io_uring floor p50** | procfsd p50 | floor reads/s, 8 readers | **io_uring floor reads/s** | floor p99, 8 readers | **io_uring floor p99** |\n")
-		fmt.Fprintf(&b, "|---|---:|---:|---:|---:|---:|---:|---:|\n")
-		for _, f := range benchFiles {
+		b.WriteString("\n### FUSE over io_uring: the floor through each transport (µs, reads/s)\n\n")
+		fileTable(&b, []string{"floor p50", "**io_uring floor p50**", "procfsd p50", "floor reads/s, 8 readers",
+			"**io_uring floor reads/s**", "floor p99, 8 readers", "**io_uring floor p99**"}, func(f string) []string {
 			f50, _, _ := get("floor", f, 1)
 			u50, _, _ := get("uring-floor", f, 1)
 			p50, _, _ := get("procfsd", f, 1)
 			_, f99, ft := get("floor", f, 8)
 			_, u99, ut := get("uring-floor", f, 8)
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", f, num(f50, "%.1f"), num(u50, "%.1f"), num(p50, "%.1f"),
-				num(ft, "%.0f"), num(ut, "%.0f"), num(f99, "%.1f"), num(u99, "%.1f"))
-		}
+			return []string{num(f50, "%.1f"), num(u50, "%.1f"), num(p50, "%.1f"), num(ft, "%.0f"), num(ut, "%.0f"),
+				num(f99, "%.1f"), num(u99, "%.1f")}
+		})
 	}
 	fmt.Fprintf(&b, "\n### Daemons over the latency run\n\n")
 	fmt.Fprintf(&b, "| daemon | reads | CPU time | **CPU s per 10,000 reads** | RSS after |\n|---|---:|---:|---:|---:|\n")
