@@ -37,7 +37,7 @@ type busyPoller struct {
 	// idleSince is when the last answer with no certain follow-up was written (Unix ns), 0 once
 	// the next request a client waits for has been read.
 	idleSince atomic.Int64
-	// caught counts the requests read while polling (tests and status).
+	// caught counts the requests read while polling (for the tests: nothing else reads it).
 	caught atomic.Uint64
 }
 
