@@ -43,40 +43,41 @@ func TestActiveSinceFixture(t *testing.T) {
 	c := &Container{ID: dockerID, Paths: v1Paths(dockerID)}
 	var p IdleProof
 	step := 0
-	expect := func(wantN int, wantCounted bool) {
+	idle, running, blocked := Activity{}, Activity{Running: 1}, Activity{Blocked: 1}
+	expect := func(want Activity, wantCounted bool) {
 		t.Helper()
 		step++
-		n, counted, err := r.ActiveSince(c, &p)
-		if err != nil || n != wantN || counted != wantCounted {
-			t.Errorf("call %d: %d active, counted %v, %v; want %d, %v", step, n, counted, err, wantN, wantCounted)
+		a, counted, err := r.ActiveSince(c, &p)
+		if err != nil || a != want || counted != wantCounted {
+			t.Errorf("call %d: %+v, counted %v, %v; want %+v, %v", step, a, counted, err, want, wantCounted)
 		}
 	}
 	// The first count has no run time from before it; the second reads one; then idle calls are
 	// skipped, with a full count every maxIdleSkips+1 calls.
-	expect(0, true)
-	expect(0, true)
+	expect(idle, true)
+	expect(idle, true)
 	for range 2 {
 		for range maxIdleSkips {
-			expect(0, false)
+			expect(idle, false)
 		}
-		expect(0, true)
+		expect(idle, true)
 	}
 	// A thread ran and is runnable: its run time moved, so the next call counts and finds it.
 	setState(t, proc, "1002", 'R')
 	writeFile(t, usage, "6400001000\n")
-	expect(1, true)
+	expect(running, true)
 	// A busy container is counted every time.
-	expect(1, true)
-	expect(1, true)
+	expect(running, true)
+	expect(running, true)
 	// Idle again: counted until a run time read before an idle count matches.
 	setState(t, proc, "1002", 'S')
-	expect(0, true)
-	expect(0, true)
-	expect(0, false)
+	expect(idle, true)
+	expect(idle, true)
+	expect(idle, false)
 	// A thread in the nested cgroup blocks after running.
 	setState(t, proc, "1001", 'D')
 	writeFile(t, usage, "6400002000\n")
-	expect(1, true)
+	expect(blocked, true)
 
 	// Threads in cpu:/docker/3f2a9c1e7b5d, run time kept in cpuacct:/docker/old: the run time
 	// says nothing about these threads, so every call counts.
@@ -88,8 +89,8 @@ func TestActiveSinceFixture(t *testing.T) {
 	}
 	var q IdleProof
 	for i := range maxIdleSkips + 2 {
-		if n, counted, err := r.ActiveSince(other, &q); err != nil || n != 0 || !counted {
-			t.Errorf("cpuacct elsewhere, call %d: %d active, counted %v, %v; want 0, true", i+1, n, counted, err)
+		if a, counted, err := r.ActiveSince(other, &q); err != nil || a != (Activity{}) || !counted {
+			t.Errorf("cpuacct elsewhere, call %d: %+v, counted %v, %v; want none, true", i+1, a, counted, err)
 		}
 	}
 }
@@ -119,9 +120,9 @@ func TestLiveActiveSince(t *testing.T) {
 	}
 	var p IdleProof
 	for i, want := range []bool{true, true, false, false} {
-		n, counted, err := r.ActiveSince(c, &p)
-		if err != nil || n != 0 || counted != want {
-			t.Fatalf("sleeping container, call %d: %d active, counted %v, %v; want 0, %v", i+1, n, counted, err, want)
+		a, counted, err := r.ActiveSince(c, &p)
+		if err != nil || a != (Activity{}) || counted != want {
+			t.Fatalf("sleeping container, call %d: %+v, counted %v, %v; want none, %v", i+1, a, counted, err, want)
 		}
 	}
 	burner := exec.Command("sh", "-c", "while :; do :; done")
@@ -140,7 +141,7 @@ func TestLiveActiveSince(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond) // polling for the kernel to charge the burner, with a deadline
 	}
-	if n, counted, err := r.ActiveSince(c, &p); err != nil || n != 1 || !counted {
-		t.Errorf("after the burner ran: %d active, counted %v, %v; want 1, true", n, counted, err)
+	if a, counted, err := r.ActiveSince(c, &p); err != nil || a != (Activity{Running: 1}) || !counted {
+		t.Errorf("after the burner ran: %+v, counted %v, %v; want 1 running, true", a, counted, err)
 	}
 }

@@ -387,6 +387,38 @@ func TestTasksFixtures(t *testing.T) {
 	}
 }
 
+// TestThreadsFixtures: Threads counts the listed threads without reading their states, and finds
+// the same newest PID as Tasks.
+func TestThreadsFixtures(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		tree string
+		pid  int
+		want Tasks
+	}{
+		// 1003 is listed, so counted, but gone, so never the newest: 1002, which is 2 inside.
+		{"v1 subtree, vanished thread listed", "v1-docker", 1000, Tasks{Total: 4, LastPID: 2}},
+		{"v2 k8s container", "v2-k8s", 2001, Tasks{Total: 2, LastPID: 8}},
+		{"v2 systemd subtree", "v2-systemd", 3001, Tasks{Total: 3, LastPID: 41}},
+		{"hybrid from v1 cpu tasks", "hybrid", 4001, Tasks{Total: 2, LastPID: 2}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := fixtureReader(t, tc.tree)
+			c, err := r.Resolve(tc.pid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := r.Threads(c)
+			if err != nil {
+				t.Fatalf("Threads: %v", err)
+			}
+			if d := cmp.Diff(tc.want, got); d != "" {
+				t.Errorf("Threads (-want +got):\n%s", d)
+			}
+		})
+	}
+}
+
 func TestIOFixtures(t *testing.T) {
 	for _, tc := range []struct {
 		name string

@@ -13,15 +13,11 @@ import (
 // state is field 3 of <procRoot>/<tid>/stat; threads that exit during the scan are skipped.
 // LastPID is the innermost NSpid of the highest host TID.
 func (r *Reader) Tasks(c *Container) (Tasks, error) {
-	l, file, err := r.tasksLoc(c)
-	if err != nil {
-		return Tasks{}, err
-	}
 	buf := getBuf()
 	defer putBuf(buf)
-	var tids []int
-	if err := walkTasks(l.dir(), file, buf, &tids, true); err != nil {
-		return Tasks{}, fmt.Errorf("tasks of %s: %w", c.ID, err)
+	tids, err := r.taskIDs(c, buf)
+	if err != nil {
+		return Tasks{}, err
 	}
 	var t Tasks
 	for i := 0; i < len(tids); i++ {
@@ -38,39 +34,82 @@ func (r *Reader) Tasks(c *Container) (Tasks, error) {
 			t.Blocked++
 		}
 	}
-	slices.Sort(tids)
-	for i := len(tids) - 1; i >= 0 && tids[i] > 0; i-- {
-		if pid, b, err := lastNSpid(r.procRoot, tids[i], *buf); err == nil {
-			t.LastPID = pid
-			break
-		} else {
-			*buf = b
-		}
-	}
+	t.LastPID = r.newestPID(tids, buf)
 	return t, nil
 }
 
-// Active counts the container's runnable and uninterruptible threads (states R and D), what a
-// load average samples (SPEC §2.4): Tasks without the total and the newest PID, which cost a
-// /proc/<tid>/status read per sample.
-func (r *Reader) Active(c *Container) (int, error) {
-	l, file, err := r.tasksLoc(c)
-	if err != nil {
-		return 0, err
-	}
+// Threads is Tasks without the states: Total and LastPID, from the task list and one
+// /proc/<tid>/status read instead of a /proc/<tid>/stat read per thread. loadavg takes its
+// running count from the load sampler's last count instead (fs/render.go, issue 6: a cold
+// loadavg read at 1000 containers spent most of its time reading every thread's state).
+func (r *Reader) Threads(c *Container) (Tasks, error) {
 	buf := getBuf()
 	defer putBuf(buf)
+	tids, err := r.taskIDs(c, buf)
+	if err != nil {
+		return Tasks{}, err
+	}
+	return Tasks{Total: len(tids), LastPID: r.newestPID(tids, buf)}, nil
+}
+
+// taskIDs lists the host TIDs of the container's cgroup and all its descendants.
+func (r *Reader) taskIDs(c *Container, buf *[]byte) ([]int, error) {
+	l, file, err := r.tasksLoc(c)
+	if err != nil {
+		return nil, err
+	}
 	var tids []int
 	if err := walkTasks(l.dir(), file, buf, &tids, true); err != nil {
-		return 0, fmt.Errorf("tasks of %s: %w", c.ID, err)
+		return nil, fmt.Errorf("tasks of %s: %w", c.ID, err)
 	}
-	n := 0
-	for _, tid := range tids {
-		if state, _, err := readStat(r.procRoot, tid); err == nil && (state == 'R' || state == 'D') {
-			n++
+	return tids, nil
+}
+
+// newestPID returns the innermost NSpid of the highest TID in tids whose status can be read,
+// 0 if none can. Zero entries are skipped. It sorts tids.
+func (r *Reader) newestPID(tids []int, buf *[]byte) int {
+	slices.Sort(tids)
+	for i := len(tids) - 1; i >= 0 && tids[i] > 0; i-- {
+		pid, b, err := lastNSpid(r.procRoot, tids[i], *buf)
+		*buf = b
+		if err == nil {
+			return pid
 		}
 	}
-	return n, nil
+	return 0
+}
+
+// Activity is what a load average samples (SPEC §2.4): the container's runnable (state R) and
+// uninterruptible (state D) threads.
+type Activity struct {
+	Running int
+	Blocked int
+}
+
+// Active is the count a load average folds in: running plus uninterruptible.
+func (a Activity) Active() int { return a.Running + a.Blocked }
+
+// Active counts the container's runnable and uninterruptible threads: Tasks without the total
+// and the newest PID, which cost a /proc/<tid>/status read per sample.
+func (r *Reader) Active(c *Container) (Activity, error) {
+	buf := getBuf()
+	defer putBuf(buf)
+	tids, err := r.taskIDs(c, buf)
+	if err != nil {
+		return Activity{}, err
+	}
+	var a Activity
+	for _, tid := range tids {
+		state, _, err := readStat(r.procRoot, tid)
+		switch {
+		case err != nil:
+		case state == 'R':
+			a.Running++
+		case state == 'D':
+			a.Blocked++
+		}
+	}
+	return a, nil
 }
 
 // IdleProof is what a load sampler keeps of a container's last count, so that ActiveSince can
@@ -89,7 +128,7 @@ type IdleProof struct {
 const maxIdleSkips = 5
 
 // ActiveSince is Active for a sampler that calls it once per interval with the same p. It
-// returns 0 without counting (counted false) when p proves the container still idle: its last
+// returns no activity without counting (counted false) when p proves the container still idle: its last
 // count found no runnable or uninterruptible thread, and its run time has not changed since
 // that count began. A thread becomes runnable or uninterruptible only by running, which charges
 // CPU time to its cgroup, or by being woken, after which it runs within the scheduler's latency
@@ -102,7 +141,7 @@ const maxIdleSkips = 5
 // The run time is read only for a container idle at its last count (a busy one pays nothing
 // more), and before counting, so that a thread running after the count began shows in the
 // next comparison.
-func (r *Reader) ActiveSince(c *Container, p *IdleProof) (n int, counted bool, err error) {
+func (r *Reader) ActiveSince(c *Container, p *IdleProof) (a Activity, counted bool, err error) {
 	var rt uint64
 	known := false // rt was read
 	if p.idle {
@@ -111,12 +150,12 @@ func (r *Reader) ActiveSince(c *Container, p *IdleProof) (n int, counted bool, e
 		known = rtErr == nil
 		if known && p.known && rt == p.runTime && p.skipped < maxIdleSkips {
 			p.skipped++
-			return 0, false, nil
+			return Activity{}, false, nil
 		}
 	}
-	n, err = r.Active(c)
-	*p = IdleProof{idle: err == nil && n == 0, known: known, runTime: rt}
-	return n, true, err
+	a, err = r.Active(c)
+	*p = IdleProof{idle: err == nil && a.Active() == 0, known: known, runTime: rt}
+	return a, true, err
 }
 
 // runTime returns the CPU time charged to the cgroup whose threads Active counts, with its

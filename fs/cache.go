@@ -96,6 +96,8 @@ type viewEntry struct {
 	cpu   atomic.Pointer[snapshot[cgroupview.CPU]]
 	tskMu sync.Mutex
 	tasks atomic.Pointer[snapshot[cgroupview.Tasks]]
+	thrMu sync.Mutex
+	thr   atomic.Pointer[snapshot[cgroupview.Tasks]] // Threads: total and newest PID only
 }
 
 // view returns c's entry. An entry read from other cgroups under the same ID (a process moved
@@ -113,6 +115,7 @@ func (rc *renderCache) view(c *cgroupview.Container, now time.Time) *viewEntry {
 		e.mem.Store(nil)
 		e.cpu.Store(nil)
 		e.tasks.Store(nil)
+		e.thr.Store(nil)
 		e.paths.Store(&c.Paths)
 	}
 	e.lastUsed.Store(now.UnixNano())
@@ -180,6 +183,12 @@ func (r *renderCtx) cpu() (cgroupview.CPU, error) {
 func (r *renderCtx) tasks() (cgroupview.Tasks, error) {
 	e := r.srv.cache.view(r.c, time.Now())
 	return cached(&e.tskMu, &e.tasks, tasksTTL, time.Now(), r.srv.mayBlock, func() (cgroupview.Tasks, error) { return r.srv.cgroups.Tasks(r.c) })
+}
+
+// threads is tasks without the states (cgroupview.Threads), for loadavg.
+func (r *renderCtx) threads() (cgroupview.Tasks, error) {
+	e := r.srv.cache.view(r.c, time.Now())
+	return cached(&e.thrMu, &e.thr, tasksTTL, time.Now(), r.srv.mayBlock, func() (cgroupview.Tasks, error) { return r.srv.cgroups.Threads(r.c) })
 }
 
 // readHostFile is the uncached read behind renderCtx.host.

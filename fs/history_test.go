@@ -29,8 +29,8 @@ func TestHistoryRoundTrip(t *testing.T) {
 	c := &cgroupview.Container{ID: "/ctr", Paths: map[string]string{"": "/", "memory": "/"}, InitPID: 42, InitStart: 1000}
 	st := a.states.get(c)
 	st.advanceClock(proc.CPUSample{Uptime: 10, CPUs: 3, UserTicks: 301, SystemTicks: 50})
-	st.loadavg(c, cgroupview.Tasks{Running: 3}, time.Second)
-	st.sampleLoad(5)
+	st.loadavg(cgroupview.Tasks{Running: 3}, time.Second)
+	st.sampleLoad(cgroupview.Activity{Running: 5}, time.Now())
 	// The file is written one container at a time; it must decode as json.Marshal's would.
 	exported := a.ExportHistory()
 	var enc bytes.Buffer
@@ -64,7 +64,7 @@ func TestHistoryRoundTrip(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("imported clock differs (-exporter +importer):\n%s", diff)
 	}
-	la, lb := st.loadavg(c, cgroupview.Tasks{}, time.Second), bSrv.states.get(c).loadavg(c, cgroupview.Tasks{}, time.Second)
+	la, lb := st.loadavg(cgroupview.Tasks{}, time.Second), bSrv.states.get(c).loadavg(cgroupview.Tasks{}, time.Second)
 	if la.Snapshot() != lb.Snapshot() {
 		t.Errorf("imported load averages %v, exported %v", lb.Snapshot(), la.Snapshot())
 	}

@@ -1,7 +1,6 @@
 package fs
 
 import (
-	"bytes"
 	"os"
 	"strings"
 	"testing"
@@ -32,28 +31,14 @@ func TestHostRootContainerSeesHostLoad(t *testing.T) {
 	c := &cgroupview.Container{ID: "/svc", Paths: map[string]string{
 		"memory": "/svc", "cpu": "/", "cpuacct": "/", "cpuset": "/", "pids": "/", "blkio": "/"}}
 	st := srv.states.get(c)
-	render := func(file string) string {
-		t.Helper()
-		for _, n := range srv.tree.byID {
-			if n.path == file {
-				var buf bytes.Buffer
-				if err := srv.renderSafely(n, c, st, &buf); err != nil {
-					t.Fatalf("render %s: %v", file, err)
-				}
-				return buf.String()
-			}
-		}
-		t.Fatalf("no %s in the tree", file)
-		return ""
-	}
 	want, err := os.ReadFile(procRoot + "/loadavg")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := render("proc/loadavg"); got != string(want) {
+	if got := renderForTest(t, srv, c, "proc/loadavg"); got != string(want) {
 		t.Errorf("loadavg = %q, want the host's %q", got, want)
 	}
-	stat := render("proc/stat")
+	stat := renderForTest(t, srv, c, "proc/stat")
 	for _, line := range []string{"\nprocs_running 1\n", "\nprocs_blocked 0\n"} { // the fixture host's
 		if !strings.Contains(stat, line) {
 			t.Errorf("stat has no %q:\n%s", line[1:], stat)

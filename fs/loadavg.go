@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"procfsd/cgroupview"
 )
 
 // idleAfter is how long a container may go unread before its load averages stop being
@@ -89,7 +91,7 @@ func (s *Server) sampleContainer(id string, st *containerState, now time.Time) {
 	// (cgroupview.ActiveSince); only the others (and a failed count) pay a separate check
 	// (issue 6: sampling stays cheap at 1000 containers).
 	sampled := st.hasLoad() && now.Sub(time.Unix(0, st.lastRead.Load())) <= idleAfter
-	var active int
+	var active cgroupview.Activity
 	var err error
 	if sampled {
 		active, _, err = s.cgroups.ActiveSince(c, &st.idle)
@@ -112,5 +114,5 @@ func (s *Server) sampleContainer(id string, st *containerState, now time.Time) {
 		s.log.Debug("sample load", zap.String("container", id), zap.Error(err))
 		return
 	}
-	st.sampleLoad(active)
+	st.sampleLoad(active, time.Now())
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -196,12 +197,25 @@ func renderLoadavg(r *renderCtx, w *bytes.Buffer) error {
 		w.Write(host)
 		return nil
 	}
+	interval := r.srv.cfg.LoadavgInterval
+	// The running count (4th field) is the sampler's last one while it is at most two intervals
+	// old, as LXCFS serves its own: counting every thread's state at each read was most of a
+	// cold read's cost (issue 6, 1000 containers each read once a second). The total and the
+	// newest PID are read now: the newest PID must be at least the reader's own.
+	if l, running, ok := r.st.sampledLoadavg(time.Now(), 2*interval); ok {
+		tasks, err := r.threads()
+		if err != nil {
+			return err
+		}
+		tasks.Running = min(running, tasks.Total)
+		proc.RenderLoadavg(w, l, tasks)
+		return nil
+	}
 	tasks, err := r.tasks()
 	if err != nil {
 		return err
 	}
-	l := r.st.loadavg(r.c, tasks, r.srv.cfg.LoadavgInterval)
-	proc.RenderLoadavg(w, l, tasks)
+	proc.RenderLoadavg(w, r.st.loadavg(tasks, interval), tasks)
 	return nil
 }
 

@@ -20,9 +20,13 @@ type containerState struct {
 	lastRead  atomic.Int64         // unix nanoseconds of the last render
 	idle      cgroupview.IdleProof // the load sampler's alone (loadavg.go)
 
-	mu    sync.Mutex // guards clock, load and the journal fields
+	mu    sync.Mutex // guards clock, load, the last sample and the journal fields
 	clock proc.CPUClock
 	load  *proc.Loadavg
+	// running and sampledAt are the load sampler's last count of runnable threads and when it
+	// was taken, for loadavg's 4th field (sampledLoadavg).
+	running   int
+	sampledAt time.Time
 	// journalFor is the container journalJSON encodes, cached for the clock journal.
 	journalFor  *cgroupview.Container
 	journalJSON []byte
@@ -120,7 +124,7 @@ func (st *containerState) journalClock(j *clockJournal) {
 
 // loadavg returns the container's load averages, starting them at the current count the
 // first time the container is seen (SPEC §2.4).
-func (st *containerState) loadavg(c *cgroupview.Container, t cgroupview.Tasks, interval time.Duration) *proc.Loadavg {
+func (st *containerState) loadavg(t cgroupview.Tasks, interval time.Duration) *proc.Loadavg {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if st.load == nil {
@@ -130,12 +134,26 @@ func (st *containerState) loadavg(c *cgroupview.Container, t cgroupview.Tasks, i
 	return &l
 }
 
-// sampleLoad feeds one sample to the load averages, if the container has any.
-func (st *containerState) sampleLoad(active int) {
+// sampledLoadavg returns the container's load averages and the sampler's last count of
+// runnable threads, if the sampler counted at most maxAge before now; ok is false otherwise
+// (no averages yet, or a sample too old to stand for now).
+func (st *containerState) sampledLoadavg(now time.Time, maxAge time.Duration) (l *proc.Loadavg, running int, ok bool) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.load == nil || st.sampledAt.IsZero() || now.Sub(st.sampledAt) > maxAge {
+		return nil, 0, false
+	}
+	cp := *st.load
+	return &cp, st.running, true
+}
+
+// sampleLoad feeds one sample, taken at now, to the load averages, if the container has any.
+func (st *containerState) sampleLoad(a cgroupview.Activity, now time.Time) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if st.load != nil {
-		st.load.Sample(active)
+		st.load.Sample(a.Active())
+		st.running, st.sampledAt = a.Running, now
 	}
 }
 
