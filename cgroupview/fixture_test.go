@@ -1,6 +1,7 @@
 package cgroupview
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"os/exec"
@@ -384,6 +385,33 @@ func TestTasksFixtures(t *testing.T) {
 				t.Errorf("Tasks (-want +got):\n%s", d)
 			}
 		})
+	}
+}
+
+// TestMemoryV1HierarchicalLimitsFromStat: where memory.stat has the kernel's hierarchical limits,
+// they are the limits, whatever the limit files of each level say (they are the kernel's own
+// minimum over the ancestors, and one read instead of a walk).
+func TestMemoryV1HierarchicalLimitsFromStat(t *testing.T) {
+	cg := copyTree(t, filepath.Join("..", "testdata", "cgroup", "v1-docker"))
+	stat := filepath.Join(cg, "memory", dockerID, "memory.stat")
+	b, err := os.ReadFile(stat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = bytes.Replace(b, []byte("hierarchical_memory_limit 1073741824\n"),
+		[]byte("hierarchical_memory_limit 268435456\nhierarchical_memsw_limit 402653184\n"), 1)
+	writeFile(t, stat, string(b))
+	r, err := New(cg, filepath.Join("..", "testdata", "proc-pids", "v1-docker"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := r.Memory(&Container{ID: dockerID, Paths: v1Paths(dockerID)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// memsw usage 110000000 − usage 104857600 (the files).
+	if m.Limit != 256<<20 || m.SwapLimit != 128<<20 || !m.SwapAccounted || m.SwapUsage != 110000000-104857600 {
+		t.Errorf("Memory = %+v; want Limit %d and SwapLimit %d from memory.stat", m, 256<<20, 128<<20)
 	}
 }
 

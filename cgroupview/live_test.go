@@ -516,3 +516,45 @@ func BenchmarkCPUV1(b *testing.B) {
 		}
 	}
 }
+
+// TestLiveV1NestedMemoryLimit: a process in a nested cgroup whose parent has the smaller memory
+// and memsw limits sees the parent's (SPEC §2.2: the minimum over the ancestors), read from
+// memory.stat's hierarchical limits on this kernel.
+func TestLiveV1NestedMemoryLimit(t *testing.T) {
+	requireLiveV1(t)
+	cg := newLiveCgroup(t)
+	cg.mkChild(t)
+	mem := cg.dirs["memory"]
+	memsw := exists(mem + "/memory.memsw.limit_in_bytes")
+	// memsw must be at least the memory limit at every level, so the memory limits go first.
+	write(t, mem+"/memory.limit_in_bytes", strconv.Itoa(48<<20))
+	write(t, mem+"/child/memory.limit_in_bytes", strconv.Itoa(128<<20))
+	if memsw {
+		write(t, mem+"/memory.memsw.limit_in_bytes", strconv.Itoa(80<<20))
+		write(t, mem+"/child/memory.memsw.limit_in_bytes", strconv.Itoa(256<<20))
+	}
+	stat, err := os.ReadFile(mem + "/child/memory.stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(stat), fmt.Sprintf("\nhierarchical_memory_limit %d\n", 48<<20)) {
+		t.Errorf("this kernel's memory.stat has no hierarchical_memory_limit of the parent's 48 MiB:\n%s", stat)
+	}
+	sleep := startSleep(t)
+	cg.move(t, sleep.Process.Pid, "/child")
+	r := liveReader(t)
+	c, err := r.Resolve(sleep.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := r.Memory(c)
+	if err != nil {
+		t.Fatalf("Memory: %v", err)
+	}
+	if m.Limit != 48<<20 || m.SwapAccounted != memsw {
+		t.Errorf("Memory = %+v; want the parent's Limit %d, SwapAccounted %v", m, 48<<20, memsw)
+	}
+	if memsw && m.SwapLimit != 32<<20 {
+		t.Errorf("SwapLimit = %d, want the parent's memsw − mem = %d", m.SwapLimit, 32<<20)
+	}
+}

@@ -150,6 +150,19 @@ func TestParseCgroupFile(t *testing.T) {
 	}
 }
 
+// TestParseMemoryStatV1Limits: the hierarchical limits as the kernel prints them, PAGE_COUNTER_MAX
+// in bytes for none.
+func TestParseMemoryStatV1Limits(t *testing.T) {
+	got, err := parseMemoryStatV1([]byte("cache 1\nhierarchical_memory_limit 536870912\n" +
+		"hierarchical_memsw_limit 9223372036854771712\ntotal_cache 1\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.limit != 536870912 || !got.limitKnown || got.memswLimit != Unlimited || !got.memswKnown {
+		t.Errorf("limits %+v, want 536870912 and an unlimited memsw", got)
+	}
+}
+
 // TestParseMemoryStatV1ExactKeys: LXCFS matched memory.stat by prefix, so "total_rss" also took
 // "total_rss_huge" and similar (lxcfs.md §3.1, §9). Every key must match whole.
 func TestParseMemoryStatV1ExactKeys(t *testing.T) {
@@ -160,8 +173,11 @@ func TestParseMemoryStatV1ExactKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := cmp.Diff(want, got); d != "" {
+	if d := cmp.Diff(want, got.stat); d != "" {
 		t.Errorf("parseMemoryStatV1 (-want +got):\n%s", d)
+	}
+	if got.limit != 96 || !got.limitKnown || got.memswKnown {
+		t.Errorf("limits %+v, want hierarchical_memory_limit 96 and no memsw limit", got)
 	}
 	if _, err := parseMemoryStatV1([]byte("total_rss x\n")); err == nil {
 		t.Error("bad value gave no error")

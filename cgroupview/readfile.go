@@ -109,8 +109,8 @@ func openat(path []byte) (int, error) {
 // no real limit comes within 1 MiB of 2^63.
 const unlimitedFloor = math.MaxInt64 - (1 << 20)
 
-// parseLimit parses a limit file ("max", "-1" or a number, with a trailing newline) and is
-// the one place "no limit" becomes Unlimited (see Unlimited).
+// parseLimit parses a limit file ("max", "-1" or a number, with a trailing newline). It and
+// limitValue are the one place "no limit" becomes Unlimited (see Unlimited).
 func parseLimit(b []byte) (uint64, error) {
 	b = bytes.TrimSpace(b)
 	switch string(b) {
@@ -121,10 +121,15 @@ func parseLimit(b []byte) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
+	return limitValue(v), nil
+}
+
+// limitValue maps a parsed limit to Unlimited where it is one (v1's PAGE_COUNTER_MAX in bytes).
+func limitValue(v uint64) uint64 {
 	if v >= unlimitedFloor {
-		return Unlimited, nil
+		return Unlimited
 	}
-	return v, nil
+	return v
 }
 
 // parseUint parses a decimal uint64 without allocating.

@@ -8,59 +8,87 @@ import (
 // cgroup v1 readers (Documentation/admin-guide/cgroup-v1/). Each takes the controller's
 // location and a scratch buffer and fills part of a view.
 
-// readMemoryV1 reads memory.{limit_in_bytes,usage_in_bytes,stat} and the memsw files
-// (cgroup-v1/memory.rst). Swap is memsw − memory for both limit and usage; without memsw files
-// (swapaccount=0) SwapAccounted is false.
+// readMemoryV1 reads memory.{usage_in_bytes,stat} and the memsw usage (cgroup-v1/memory.rst).
+// The limits are memory.stat's hierarchical_memory_limit and hierarchical_memsw_limit, the
+// kernel's own minimum over the cgroup and its ancestors (mm/memcontrol-v1.c,
+// memcg1_stat_format): one file instead of two limit files per level, for every cold meminfo
+// read (issue 6). A key the kernel does not print has its limit files walked instead. Swap is
+// memsw − memory for both limit and usage; without memsw accounting (swapaccount=0: no memsw
+// files, no hierarchical_memsw_limit) SwapAccounted is false.
 func readMemoryV1(l loc, m *Memory, buf *[]byte) error {
-	var err error
-	if m.Limit, _, err = minLimit(l, "memory.limit_in_bytes", buf); err != nil {
-		return err
-	}
 	dir := l.dir()
-	if m.Usage, err = readUint(dir+"/memory.usage_in_bytes", buf); err != nil {
-		return err
-	}
-	swLimit, accounted, err := minLimit(l, "memory.memsw.limit_in_bytes", buf)
-	if err != nil {
-		return err
-	}
-	m.SwapLimit, m.SwapAccounted = Unlimited, accounted
-	if accounted {
-		swUsage, err := readUint(dir+"/memory.memsw.usage_in_bytes", buf)
-		if err != nil {
-			return err
-		}
-		if swLimit != Unlimited {
-			m.SwapLimit = swLimit - min(swLimit, m.Limit)
-		}
-		m.SwapUsage = swUsage - min(swUsage, m.Usage)
-	}
 	b, err := readFile(dir+"/memory.stat", *buf)
 	*buf = b
 	if err != nil {
 		return err
 	}
-	if m.Stat, err = parseMemoryStatV1(b); err != nil {
+	st, err := parseMemoryStatV1(b)
+	if err != nil {
 		return fmt.Errorf("parse %s/memory.stat: %w", dir, err)
 	}
+	m.Stat = st.stat
+	m.Limit = st.limit
+	if !st.limitKnown {
+		if m.Limit, _, err = minLimit(l, "memory.limit_in_bytes", buf); err != nil {
+			return err
+		}
+	}
+	swLimit, accounted := st.memswLimit, st.memswKnown
+	if !accounted {
+		if swLimit, accounted, err = minLimit(l, "memory.memsw.limit_in_bytes", buf); err != nil {
+			return err
+		}
+	}
+	if m.Usage, err = readUint(dir+"/memory.usage_in_bytes", buf); err != nil {
+		return err
+	}
+	m.SwapLimit = Unlimited
+	if !accounted {
+		return nil
+	}
+	swUsage, err := readUint(dir+"/memory.memsw.usage_in_bytes", buf)
+	if isNotExist(err) {
+		return nil // the key without the files: not accounted after all
+	}
+	if err != nil {
+		return err
+	}
+	m.SwapAccounted = true
+	if swLimit != Unlimited {
+		m.SwapLimit = swLimit - min(swLimit, m.Limit)
+	}
+	m.SwapUsage = swUsage - min(swUsage, m.Usage)
 	return nil
 }
 
-// parseMemoryStatV1 keeps the hierarchical "total_*" keys under their v2 names (see Memory.Stat).
-func parseMemoryStatV1(b []byte) (map[string]uint64, error) {
-	stat := make(map[string]uint64, 48)
+// memoryStatV1 is a parsed v1 memory.stat.
+type memoryStatV1 struct {
+	stat                   map[string]uint64 // the hierarchical "total_*" keys under their v2 names (see Memory.Stat)
+	limit, memswLimit      uint64            // hierarchical_memory_limit, hierarchical_memsw_limit (Unlimited for none)
+	limitKnown, memswKnown bool              // whether the file had them
+}
+
+// parseMemoryStatV1 keeps the hierarchical "total_*" keys under their v2 names, and the
+// hierarchical limits.
+func parseMemoryStatV1(b []byte) (memoryStatV1, error) {
+	ms := memoryStatV1{stat: make(map[string]uint64, 48)}
 	err := forEachKV(b, func(k []byte, v uint64) error {
-		if !bytes.HasPrefix(k, []byte("total_")) {
-			return nil
-		}
-		if name, ok := v1StatKeys[string(k)]; ok {
-			stat[name] = v
-		} else {
-			stat[internStat(k[len("total_"):])] = v
+		switch {
+		case string(k) == "hierarchical_memory_limit":
+			ms.limit, ms.limitKnown = limitValue(v), true
+		case string(k) == "hierarchical_memsw_limit":
+			ms.memswLimit, ms.memswKnown = limitValue(v), true
+		case !bytes.HasPrefix(k, []byte("total_")):
+		default:
+			if name, ok := v1StatKeys[string(k)]; ok {
+				ms.stat[name] = v
+			} else {
+				ms.stat[internStat(k[len("total_"):])] = v
+			}
 		}
 		return nil
 	})
-	return stat, err
+	return ms, err
 }
 
 // readQuotaV1 returns min over the cgroup and its ancestors of cpu.cfs_quota_us /

@@ -3,7 +3,8 @@ package cgroupview
 import "math"
 
 // Unlimited is how every "no limit" reads after parsing: v1's 9223372036854771712 (PAGE_COUNTER_MAX
-// rounded to pages), v2's "max", a CFS quota of -1. It is produced in exactly one place, parseLimit.
+// rounded to pages), v2's "max", a CFS quota of -1. It is produced in exactly one place, parseLimit
+// (through limitValue, which memory.stat's hierarchical limits also take).
 const Unlimited = math.MaxUint64
 
 // Container is the root cgroup of the caller's container (SPEC §2.1), one path per controller.
