@@ -106,6 +106,9 @@ BENCH_FLAGS ?=
 # The FUSE-over-io_uring floor (bench/uringfloor, a C prototype on liburing) is measured beside
 # the others where the kernel has FUSE over io_uring (Linux 6.14+).
 URING_FLOOR := bin/uring-floor
+# The scale run's container init (bench/scaleagent), a C program so that 1000 of them cost the
+# machine little beside the daemons they measure.
+SCALE_AGENT := bin/scale-agent
 URING_FLAG = $(if $(wildcard /sys/module/fuse/parameters/enable_uring),-uring-floor $(URING_FLOOR))
 
 .PHONY: bench bench-quick bench-build
@@ -114,9 +117,10 @@ bench-build: deps build
 	$(GO) build -o $(BENCH_BIN) ./bench
 	mkdir -p bin
 	gcc -O2 -Wall -o $(URING_FLOOR) bench/uringfloor/uring_floor.c -luring -lpthread
+	gcc -O2 -Wall -o $(SCALE_AGENT) bench/scaleagent/scale_agent.c -lpthread
 
 bench: deps bench-build
-	$(BENCH_BIN) run -procfsd $(BIN) $(URING_FLAG) $(BENCH_FLAGS)
+	$(BENCH_BIN) run -procfsd $(BIN) -scale-agent $(SCALE_AGENT) $(URING_FLAG) $(BENCH_FLAGS)
 	$(GO) test -run '^$$' -bench . -benchmem ./proc
 
 bench-quick: deps bench-build

@@ -30,6 +30,7 @@ type options struct {
 	goReader       bool   // the reader uses Go's system call wrappers (readerConfig.GoSyscalls)
 	procfsdArgs    string // extra arguments to procfsd serve, split at spaces
 	uringFloor     string // the FUSE-over-io_uring floor's binary (bench/uringfloor), "" for none
+	scaleAgent     string // the scale run's container init (bench/scaleagent)
 }
 
 // pinned prefixes argv with taskset when -pin is set: the process and every thread it starts
@@ -57,6 +58,7 @@ func runHarness(args []string) error {
 	fl.StringVar(&o.pin, "pin", "", "run every daemon and the latency reader on these CPUs only (taskset -c), e.g. 0")
 	fl.BoolVar(&o.goReader, "go-reader", false, "read through Go's system call wrappers, whose spinning threads keep the reader's CPU awake, instead of raw system calls as C programs make them")
 	fl.StringVar(&o.procfsdArgs, "procfsd-args", "", "extra arguments to procfsd serve, e.g. '--busy-poll 0'")
+	fl.StringVar(&o.scaleAgent, "scale-agent", "bin/scale-agent", "the scale run's container init (built from bench/scaleagent)")
 	fl.StringVar(&o.uringFloor, "uring-floor", "", "also measure this FUSE-over-io_uring floor (bin/uring-floor, built from bench/uringfloor); needs fuse.enable_uring, which the run turns on and back")
 	fl.StringVar(&o.files, "files", "", "comma-separated files to measure instead of "+strings.Join(benchFiles, ","))
 	if err := fl.Parse(args); err != nil {
@@ -68,7 +70,7 @@ func runHarness(args []string) error {
 	if os.Geteuid() != 0 {
 		return errors.New("the harness needs root (cgroups, mounts, /dev/fuse)")
 	}
-	for _, b := range []*string{&o.procfsd, &o.lxcfs, &o.uringFloor} {
+	for _, b := range []*string{&o.procfsd, &o.lxcfs, &o.uringFloor, &o.scaleAgent} {
 		if *b == "" {
 			continue
 		}

@@ -5,7 +5,8 @@
 //
 // The same binary plays every part, chosen by its first argument: the harness (run, the
 // default), the reader that measures inside a container (reader), the floor daemon (floor),
-// the cgroup joiner (join) and the scale run's container init (member).
+// and the cgroup joiner (join). The scale run's container init is a C program of its own,
+// bench/scaleagent.
 package main
 
 import (
@@ -29,10 +30,8 @@ func main() {
 		err = runFloor(args)
 	case "join":
 		err = runJoin(args)
-	case "member":
-		err = runMember(args)
 	default:
-		err = fmt.Errorf("unknown command %q (run, reader, floor, join, member)", cmd)
+		err = fmt.Errorf("unknown command %q (run, reader, floor, join)", cmd)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)

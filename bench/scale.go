@@ -2,12 +2,12 @@ package main
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -53,7 +53,7 @@ func scale(o options, top, self, dir string, rep *report, start func(*daemon, er
 		return err
 	}
 	defer goR.Close()
-	targets := fmt.Sprintf("procfsd=%s,lxcfs=%s", pd.path, lx.path)
+	targets := []string{"procfsd=" + pd.path, "lxcfs=" + lx.path}
 	outs := make([]*bufio.Reader, o.containers)
 	cmds := make([]*exec.Cmd, o.containers)
 	defer func() {
@@ -64,26 +64,24 @@ func scale(o options, top, self, dir string, rep *report, start func(*daemon, er
 			}
 		}
 	}()
-	burnWindow := max(o.scaleFor-burnFor-5*time.Second, time.Second)
+	holdWindow := max(o.scaleFor-holdFor-5*time.Second, time.Second)
+	ms := func(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
 	for i := range o.containers {
 		cg := path.Join(top, "scale", fmt.Sprintf("c%04d", i))
-		busy := path.Join(cg, "busy")
 		if err := makeCgroup(cg, cgLimits{memory: 256 << 20}); err != nil {
 			goW.Close()
 			return err
 		}
-		// 1 ms of CPU per second: the burner stays runnable and costs the machine nothing.
-		if err := makeCgroup(busy, cgLimits{quota: 1000, period: 1000000}); err != nil {
-			goW.Close()
-			return err
-		}
 		phase := time.Second * time.Duration(i) / time.Duration(o.containers)
-		burnAt := 5*time.Second + burnWindow*time.Duration(i)/time.Duration(o.containers)
-		cmd := exec.Command(self, "join", cg, "unshare", "--pid", "--fork", "--kill-child", self, "member",
-			"-targets", targets, "-files", strings.Join(scaleFiles, ","), "-phase", phase.String(),
-			"-burn-at", burnAt.String(), "-busy", busy, "-read-for", o.scaleFor.String())
+		holdAt := 5*time.Second + holdWindow*time.Duration(i)/time.Duration(o.containers)
+		argv := []string{self, "join", cg, "unshare", "--pid", "--fork", "--kill-child", o.scaleAgent,
+			"-f", strings.Join(scaleFiles, ","), "-p", ms(phase), "-r", ms(o.scaleFor),
+			"-b", ms(holdAt), "-d", ms(holdFor), "-w", ms(memberWarmup)}
+		for _, t := range targets {
+			argv = append(argv, "-t", t)
+		}
+		cmd := exec.Command(argv[0], argv[1:]...)
 		cmd.ExtraFiles = []*os.File{goR}
-		cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
 		cmd.Stderr = os.Stderr
 		out, err := cmd.StdoutPipe()
 		if err != nil {
@@ -108,13 +106,13 @@ func scale(o options, top, self, dir string, rep *report, start func(*daemon, er
 	results := make(chan memberResult, o.containers)
 	for i := range o.containers {
 		go func() {
-			var r memberResult
-			line, err := outs[i].ReadBytes('\n')
-			if err == nil {
-				err = json.Unmarshal(line, &r)
-			}
+			reads, from, to, held, end, errs, err := parseAgent(outs[i])
 			if err != nil {
-				r.First = fmt.Sprintf("container %d: %v", i, err)
+				errs = append(errs, err.Error())
+			}
+			r := judgeMember(reads, from, to, held, end, errs)
+			if r.Err != "" {
+				r.Err = fmt.Sprintf("container %d: %s", i, r.Err)
 			}
 			results <- r
 		}()
@@ -162,11 +160,11 @@ collect:
 		for _, m := range got {
 			r.reads += m.Reads[x.key]
 			r.errs += m.Errors[x.key]
-			if r.firstErr == "" && m.First != "" {
-				r.firstErr = m.First
+			if r.firstErr == "" && m.Err != "" {
+				r.firstErr = m.Err
 			}
 			v, ok := m.Gap[x.key]
-			if !ok || !m.Burned {
+			if !ok || !m.Held || !m.End {
 				r.unmeasured++
 				continue
 			}
@@ -191,12 +189,14 @@ func scaleTable(rs []scaleResult) string {
 	r0 := rs[0]
 	fmt.Fprintf(&b, "\n### %d containers (scale run)\n\n", r0.containers)
 	fmt.Fprintf(&b, "Every container (4 live processes: unshare, its init, two sleepers) reads %s from each daemon "+
-		"once per second for %s (both daemons side by side, each read by its own thread of the init, so that one daemon's "+
-		"stalls never delay the other's readings); then nobody reads for %s, so each daemon's CPU is its "+
-		"loadavg sampling alone. Freshness: at a time spread over the run, each container runs a CPU burner for %s, held runnable "+
-		"by a 1 ms/s CFS quota, which moves its load averages; the container records the longest time its 1-minute load went "+
-		"unchanged meanwhile (read once per second, so 1 s of it is the reader's). Stale: unchanged for more than %s, two intervals.\n\n",
-		strings.Join(scaleFiles, ", "), r0.readFor, r0.idleFor, burnFor, staleAfter)
+		"once per second for %s (both daemons side by side, each read by its own thread of the init, a C program, "+
+		"bench/scaleagent, so that one daemon's stalls never delay the other's readings and the readers cost the machine "+
+		"little); then nobody reads for %s, so each daemon's CPU is its loadavg sampling alone. Freshness: at a time spread "+
+		"over the run, each container holds four processes in state D for %s (vfork parents: counted by every load average, "+
+		"at no CPU cost), which moves its load averages; the harness finds the longest time its 1-minute load went "+
+		"unchanged meanwhile (read once per second, so up to 1 s of it is the reader's). Stale: unchanged for more than %s, "+
+		"two intervals.\n\n",
+		strings.Join(scaleFiles, ", "), r0.readFor, r0.idleFor, holdFor, staleAfter)
 	fmt.Fprintf(&b, "| daemon | reads (errors) | CPU while read, %% of a core | **CPU sampling only, %% of a core** | **max RSS** | longest unchanged loadavg p50 / p99 / max | **stale containers** | not measured | interval |\n")
 	fmt.Fprintf(&b, "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range rs {

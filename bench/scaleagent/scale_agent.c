@@ -1,0 +1,279 @@
+// scale-agent: the init of one container of the benchmark's scale run (bench/scale.go, issue 6).
+// It is C, not Go, because 1000 of them share two CPUs with the daemons they measure: Go inits
+// there spent a third of the machine on their runtimes (sysmon retaking scheduler slots from
+// threads blocked in FUSE reads), so readings came seconds late and the run measured itself.
+//
+// Usage: scale-agent -t NAME=TEMPLATE [-t ...] -f FILE[,FILE...] -p PHASE_MS -r READ_FOR_MS
+//                    [-b HOLD_AT_MS -d HOLD_FOR_MS] [-w WARMUP_MS]
+// TEMPLATE is a path with %s for the file name ("/mnt/procfsd/proc/%s").
+//
+// It starts two sleeping processes (with unshare and itself, four live processes per
+// container), waits for the harness's start signal (EOF on descriptor 3), waits WARMUP_MS, and
+// then reads every FILE of every target once a second, at PHASE_MS within each second, for
+// READ_FOR_MS; each target has a thread of its own, so one daemon's slow answers never delay the
+// other's readings. From HOLD_AT_MS for HOLD_FOR_MS it holds four processes in state D, which
+// every load average counts (kernel/sched/loadavg.c counts TASK_UNINTERRUPTIBLE; procfsd and
+// LXCFS count state D in /proc/<tid>/stat) at no CPU cost: each is the parent of a
+// clone(CLONE_VFORK) child that sleeps, and a vfork parent waits in TASK_KILLABLE
+// (kernel/fork.c, wait_for_vfork_done).
+//
+// When done it prints one line per event and sleeps until the harness kills the container:
+//   read TARGET FILE DUE START END ERRNO LOAD1   (ns after the first due time; LOAD1 "-" unless
+//                                                loadavg was read; ERRNO 0 for success)
+//   hold FROM TO                                 (ns: the holders were in D between these)
+//   error TEXT
+//   end
+// bench/member.go parses and judges them.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_TARGETS 8
+#define MAX_FILES 8
+#define HOLDERS 4
+#define MS 1000000LL
+
+struct reading {
+	int64_t due, start, end;
+	int err;
+	char load1[16];
+	const char *file;
+};
+
+struct target {
+	char name[64];
+	char tmpl[4096];
+	pthread_t thread;
+	struct reading *readings;
+	int n;
+};
+
+static struct target targets[MAX_TARGETS];
+static int ntargets;
+static const char *files[MAX_FILES];
+static int nfiles;
+static int64_t phase, read_for, hold_at = -1, hold_for, warmup = 3000 * MS;
+static int64_t t0; // CLOCK_MONOTONIC ns of the first due time
+
+static int64_t now_ns(void) {
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void sleep_until(int64_t t) {
+	struct timespec ts = {.tv_sec = t / 1000000000LL, .tv_nsec = t % 1000000000LL};
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {
+	}
+}
+
+// read_file opens, reads to EOF and closes path, as cat does; it returns 0 or an errno, and
+// the first field of what it read in load1 when want_load1 is set.
+static int read_file(const char *path, char *buf, size_t size, char *load1, int want_load1) {
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno;
+	size_t total = 0;
+	int err = 0;
+	for (;;) {
+		ssize_t n = read(fd, buf + total, size - 1 - total);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			err = errno;
+			break;
+		}
+		if (n == 0 || total + n == size - 1) {
+			total += n;
+			break;
+		}
+		total += n;
+	}
+	close(fd);
+	if (!err && total == 0)
+		err = ENODATA;
+	if (!err && want_load1) {
+		buf[total] = 0;
+		size_t k = strcspn(buf, " \n");
+		if (k >= 16)
+			k = 15;
+		memcpy(load1, buf, k);
+		load1[k] = 0;
+	}
+	return err;
+}
+
+static void *read_target(void *arg) {
+	struct target *t = arg;
+	static __thread char buf[64 << 10];
+	int64_t seconds = (read_for + 999999999LL) / 1000000000LL;
+	t->readings = calloc((size_t)(seconds * nfiles), sizeof(struct reading));
+	if (!t->readings)
+		return NULL;
+	char path[4200];
+	for (int64_t k = 0;; k++) {
+		int64_t due = phase + k * 1000000000LL;
+		if (due >= read_for)
+			break;
+		sleep_until(t0 + due);
+		for (int i = 0; i < nfiles; i++) {
+			struct reading *r = &t->readings[t->n++];
+			const char *s = strstr(t->tmpl, "%s");
+			if (s)
+				snprintf(path, sizeof path, "%.*s%s%s", (int)(s - t->tmpl), t->tmpl, files[i], s + 2);
+			else
+				snprintf(path, sizeof path, "%s", t->tmpl);
+			r->file = files[i];
+			r->due = due;
+			r->start = now_ns() - t0;
+			strcpy(r->load1, "-");
+			r->err = read_file(path, buf, sizeof buf, r->load1, strcmp(files[i], "loadavg") == 0);
+			r->end = now_ns() - t0;
+		}
+	}
+	return NULL;
+}
+
+// The holder's child: it shares the holder's memory (CLONE_VM) on a stack of its own, sleeps,
+// and exits, which lets the holder out of D.
+static int hold_child(void *arg) {
+	struct timespec ts = {.tv_sec = hold_for / 1000000000LL, .tv_nsec = hold_for % 1000000000LL};
+	(void)arg;
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
+	}
+	_exit(0);
+}
+
+// hold runs HOLDERS processes that each wait in D for hold_for, and returns when all are out.
+static int hold(int64_t *from, int64_t *to) {
+	pid_t pids[HOLDERS];
+	*from = now_ns() - t0;
+	for (int i = 0; i < HOLDERS; i++) {
+		pids[i] = fork();
+		if (pids[i] < 0)
+			return errno;
+		if (pids[i] == 0) {
+			size_t size = 64 << 10;
+			char *stack = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+			if (stack == MAP_FAILED)
+				_exit(1);
+			// Returns once the child has exited: until then this process is in D.
+			if (clone(hold_child, stack + size, CLONE_VFORK | CLONE_VM | SIGCHLD, NULL) < 0)
+				_exit(1);
+			_exit(0);
+		}
+	}
+	int failed = 0;
+	for (int i = 0; i < HOLDERS; i++) {
+		int status;
+		while (waitpid(pids[i], &status, 0) < 0 && errno == EINTR) {
+		}
+		failed |= !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+	}
+	*to = now_ns() - t0;
+	return failed ? ECHILD : 0;
+}
+
+static int64_t ms_arg(const char *s) { return strtoll(s, NULL, 10) * MS; }
+
+int main(int argc, char **argv) {
+	int opt;
+	char *list;
+	while ((opt = getopt(argc, argv, "t:f:p:r:b:d:w:")) != -1) {
+		switch (opt) {
+		case 't': {
+			char *eq = strchr(optarg, '=');
+			if (!eq || ntargets == MAX_TARGETS) {
+				fprintf(stderr, "scale-agent: bad or too many targets: %s\n", optarg);
+				return 2;
+			}
+			struct target *t = &targets[ntargets++];
+			snprintf(t->name, sizeof t->name, "%.*s", (int)(eq - optarg), optarg);
+			snprintf(t->tmpl, sizeof t->tmpl, "%s", eq + 1);
+			break;
+		}
+		case 'f':
+			list = strdup(optarg);
+			for (char *f = strtok(list, ","); f && nfiles < MAX_FILES; f = strtok(NULL, ","))
+				files[nfiles++] = f;
+			break;
+		case 'p':
+			phase = ms_arg(optarg);
+			break;
+		case 'r':
+			read_for = ms_arg(optarg);
+			break;
+		case 'b':
+			hold_at = ms_arg(optarg);
+			break;
+		case 'd':
+			hold_for = ms_arg(optarg);
+			break;
+		case 'w':
+			warmup = ms_arg(optarg);
+			break;
+		default:
+			fprintf(stderr, "usage: scale-agent -t NAME=TEMPLATE ... -f FILES -p PHASE_MS -r READ_FOR_MS [-b HOLD_AT_MS -d HOLD_FOR_MS] [-w WARMUP_MS]\n");
+			return 2;
+		}
+	}
+	if (ntargets == 0 || nfiles == 0 || read_for <= 0) {
+		fprintf(stderr, "scale-agent: -t, -f and -r are required\n");
+		return 2;
+	}
+	for (int i = 0; i < 2; i++) {
+		pid_t p = fork();
+		if (p == 0) {
+			for (;;)
+				pause();
+		}
+	}
+	char b;
+	while (read(3, &b, 1) < 0 && errno == EINTR) { // the start signal: the harness closes the pipe
+	}
+	close(3);
+	// Every container starts reading after the last one has settled: a daemon that starts a
+	// container's load at its current count (procfsd, SPEC §2.4) would otherwise start it at the
+	// count of a container still starting its processes.
+	t0 = now_ns() + warmup;
+	for (int i = 0; i < ntargets; i++)
+		pthread_create(&targets[i].thread, NULL, read_target, &targets[i]);
+	int64_t from = 0, to = 0;
+	int hold_err = -1;
+	if (hold_at >= 0 && hold_at < read_for) {
+		sleep_until(t0 + hold_at);
+		hold_err = hold(&from, &to);
+	}
+	for (int i = 0; i < ntargets; i++)
+		pthread_join(targets[i].thread, NULL);
+	for (int i = 0; i < ntargets; i++) {
+		struct target *t = &targets[i];
+		if (!t->readings)
+			printf("error %s: out of memory\n", t->name);
+		for (int k = 0; k < t->n; k++) {
+			struct reading *r = &t->readings[k];
+			printf("read %s %s %lld %lld %lld %d %s\n", t->name, r->file, (long long)r->due,
+			       (long long)r->start, (long long)r->end, r->err, r->load1);
+		}
+	}
+	if (hold_err == 0)
+		printf("hold %lld %lld\n", (long long)from, (long long)to);
+	else if (hold_err > 0)
+		printf("error hold: %s\n", strerror(hold_err));
+	printf("end\n");
+	fflush(stdout);
+	close(1);
+	for (;;)
+		pause();
+}
