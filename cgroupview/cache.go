@@ -28,8 +28,12 @@ const (
 //     one system call, where reading /proc/<pid>/stat was about 8 µs (issue 6 profile);
 //   - else the start time read by the caller equals the one recorded.
 //
-// Expired entries, which include every dead process's, are swept at least every ttl and
-// whenever the map is full; if a sweep leaves it full, arbitrary entries go (they are only
+// An expired entry of the same process can be renewed for another ttl until it is twice ttl
+// old, by a caller that finds the process's cgroups as they were (renewable, renew; resolve.go):
+// a monitoring agent that reads every second outlives its entry at every other read.
+//
+// Entries older than twice ttl, which include every dead process's, are swept at least every
+// ttl and whenever the map is full; if a sweep leaves it full, arbitrary entries go (they are only
 // re-resolved). Descriptors are closed only under the write lock, and checked under the read
 // lock, so a check never uses a number closed and reused meanwhile. No file I/O happens under mu.
 type resolveCache struct {
@@ -46,7 +50,8 @@ type resolved struct {
 	start uint64
 	at    time.Time
 	c     *Container
-	pidfd int // -1: none
+	pidfd int    // -1: none
+	sum   uint64 // cgroupSum when the entry was made; 0: not renewable
 }
 
 func newResolveCache(ttl time.Duration, max int) *resolveCache {
@@ -78,6 +83,29 @@ func (rc *resolveCache) get(pid int, start uint64, now time.Time) (*Container, b
 		return nil, false
 	}
 	return e.c, true
+}
+
+// renewable returns the container and cgroup sum of pid's entry for the process that started at
+// start, if the entry has expired but is younger than twice the ttl.
+func (rc *resolveCache) renewable(pid int, start uint64, now time.Time) (*Container, uint64, bool) {
+	rc.mu.RLock()
+	e, ok := rc.entries[pid]
+	rc.mu.RUnlock()
+	age := now.Sub(e.at)
+	if !ok || e.start != start || e.sum == 0 || age < rc.ttl || age >= 2*rc.ttl {
+		return nil, 0, false
+	}
+	return e.c, e.sum, true
+}
+
+// renew serves pid's entry for c for another ttl from now, if it is still there.
+func (rc *resolveCache) renew(pid int, start uint64, c *Container, now time.Time) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if e, ok := rc.entries[pid]; ok && e.start == start && e.c == c {
+		e.at = now
+		rc.entries[pid] = e
+	}
 }
 
 // pidfdThread is PIDFD_THREAD (Linux 6.9): a pidfd for a thread, not only a thread group
@@ -113,13 +141,14 @@ func closePidfd(fd int) {
 	}
 }
 
-// put records c for (pid, start), without a pidfd.
+// put records c for (pid, start), without a pidfd and not renewable.
 func (rc *resolveCache) put(pid int, start uint64, c *Container, now time.Time) {
-	rc.putFD(pid, start, c, now, -1)
+	rc.putFD(pid, start, c, 0, now, -1)
 }
 
-// putFD records c for (pid, start), taking ownership of pidfd (-1 for none).
-func (rc *resolveCache) putFD(pid int, start uint64, c *Container, now time.Time, pidfd int) {
+// putFD records c for (pid, start) with its cgroup sum (0: not renewable), taking ownership of
+// pidfd (-1 for none).
+func (rc *resolveCache) putFD(pid int, start uint64, c *Container, sum uint64, now time.Time, pidfd int) {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	if len(rc.entries) >= rc.max || now.Sub(rc.lastSweep) >= rc.ttl {
@@ -131,7 +160,7 @@ func (rc *resolveCache) putFD(pid int, start uint64, c *Container, now time.Time
 	if pidfd >= 0 {
 		rc.held++
 	}
-	rc.entries[pid] = resolved{start: start, at: now, c: c, pidfd: pidfd}
+	rc.entries[pid] = resolved{start: start, at: now, c: c, pidfd: pidfd, sum: sum}
 }
 
 // Preconditions: rc.mu held for writing.
@@ -146,7 +175,7 @@ func (rc *resolveCache) dropLocked(e resolved) {
 func (rc *resolveCache) sweepLocked(now time.Time) {
 	rc.lastSweep = now
 	for pid, e := range rc.entries {
-		if now.Sub(e.at) >= rc.ttl {
+		if now.Sub(e.at) >= 2*rc.ttl {
 			rc.dropLocked(e)
 			delete(rc.entries, pid)
 		}
@@ -160,7 +189,7 @@ func (rc *resolveCache) sweepLocked(now time.Time) {
 	}
 }
 
-// prune drops expired entries and closes their descriptors.
+// prune drops entries past renewal and closes their descriptors.
 func (rc *resolveCache) prune(now time.Time) {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()

@@ -201,6 +201,70 @@ func TestResolveCachePIDReuse(t *testing.T) {
 	}
 }
 
+// TestResolveRenewsExpiredEntry: an entry past its TTL is served again, without a whole lookup,
+// while the process's cgroup files and its namespace init's read the same; a change in either
+// is a fresh lookup; an entry past twice the TTL is never renewed.
+func TestResolveRenewsExpiredEntry(t *testing.T) {
+	proc := copyTree(t, filepath.Join("..", "testdata", "proc-pids", "v1-docker"))
+	r, err := New(filepath.Join("..", "testdata", "cgroup", "v1-docker"), proc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1000, 0)
+	r.now = func() time.Time { return now }
+	calls := 0
+	r.finder = countingFinder{fakeFinder{1001: 1000}, &calls}
+	first, err := r.Resolve(1001) // in the namespace of init 1000
+	if err != nil || first.InitPID != 1000 {
+		t.Fatalf("Resolve(1001) = %+v, %v", first, err)
+	}
+	// Expired, files unchanged: the same container, and the status file (which a whole lookup
+	// reads) is not read.
+	status, err := os.ReadFile(proc + "/1001/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(proc + "/1001/status")
+	now = now.Add(resolveTTL)
+	if c, err := r.Resolve(1001); err != nil || c != first {
+		t.Fatalf("expired, unchanged: %+v, %v; want the cached %+v", c, err, first)
+	}
+	// Renewed for another TTL from now: still served within it.
+	now = now.Add(resolveTTL * 3 / 2)
+	if c, err := r.Resolve(1001); err != nil || c != first {
+		t.Fatalf("within the renewed TTL's renewal: %+v, %v; want the cached %+v", c, err, first)
+	}
+	writeFile(t, proc+"/1001/status", string(status))
+	// The init's cgroup changed: a fresh lookup.
+	initCgroup, err := os.ReadFile(proc + "/1000/cgroup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, proc+"/1000/cgroup", string(initCgroup)+"0::/elsewhere\n")
+	now = now.Add(resolveTTL)
+	second, err := r.Resolve(1001)
+	if err != nil || second == first {
+		t.Fatalf("init's cgroups changed: %+v, %v; want a fresh lookup", second, err)
+	}
+	// The caller's own cgroup changed: a fresh lookup.
+	own, err := os.ReadFile(proc + "/1001/cgroup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, proc+"/1001/cgroup", string(own)+"0::/elsewhere\n")
+	now = now.Add(resolveTTL)
+	third, err := r.Resolve(1001)
+	if err != nil || third == second {
+		t.Fatalf("own cgroups changed: %+v, %v; want a fresh lookup", third, err)
+	}
+	// Past twice the TTL nothing is renewed, unchanged files or not.
+	os.Remove(proc + "/1001/status")
+	now = now.Add(2 * resolveTTL)
+	if c, err := r.Resolve(1001); err == nil {
+		t.Errorf("past twice the TTL: %+v served without a whole lookup", c)
+	}
+}
+
 func TestResolveCacheBounded(t *testing.T) {
 	rc := newResolveCache(time.Second, 8)
 	now := time.Unix(0, 0)
@@ -210,10 +274,15 @@ func TestResolveCacheBounded(t *testing.T) {
 			t.Fatalf("cache holds %d entries, bound is 8", n)
 		}
 	}
-	// Every entry of a dead process expires and is swept by the next insertion after the TTL.
+	// Every entry of a dead process expires and is swept by the next insertion once it can no
+	// longer be renewed: twice the TTL.
 	rc.put(1000, 1, &Container{}, now.Add(time.Second))
-	if n := rc.len(); n != 1 {
-		t.Errorf("after TTL sweep: %d entries, want 1", n)
+	if n := rc.len(); n < 2 {
+		t.Errorf("after one TTL: %d entries; the renewable ones were swept", n)
+	}
+	rc.put(1001, 1, &Container{}, now.Add(2*time.Second))
+	if n := rc.len(); n != 2 {
+		t.Errorf("after twice the TTL: %d entries, want the 2 inserted since", n)
 	}
 }
 
@@ -541,7 +610,12 @@ func TestPruneClosesExpiredEntries(t *testing.T) {
 	}
 	now = now.Add(resolveTTL)
 	r.Prune()
+	if n := r.resolved.len(); n != 1 {
+		t.Fatalf("a renewable entry was pruned: %d left, want 1", n)
+	}
+	now = now.Add(resolveTTL)
+	r.Prune()
 	if n := r.resolved.len(); n != 0 {
-		t.Errorf("%d entries left after the cache lifetime, want 0", n)
+		t.Errorf("%d entries left after the cache lifetime (twice the TTL), want 0", n)
 	}
 }

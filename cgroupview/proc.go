@@ -136,16 +136,25 @@ func lastNSpid(procRoot string, pid int, buf []byte) (int, []byte, error) {
 // readCgroupFile parses <procRoot>/<pid>/cgroup: v1 controller → path (combined hierarchies
 // split into each controller) and the v2 "0::" path.
 func readCgroupFile(procRoot string, pid int, buf []byte) (map[string]string, string, []byte, error) {
-	path := procRoot + "/" + strconv.Itoa(pid) + "/cgroup"
-	b, err := readPath(append([]byte(path), 0), buf)
+	b, err := readCgroupRaw(procRoot, pid, buf)
 	if err != nil {
-		return nil, "", b, procErr(path, err)
+		return nil, "", b, err
 	}
 	v1, unified, err := parseCgroupFile(b)
 	if err != nil {
-		return nil, "", b, fmt.Errorf("parse %s: %w", path, err)
+		return nil, "", b, fmt.Errorf("parse %s/%d/cgroup: %w", procRoot, pid, err)
 	}
 	return v1, unified, b, nil
+}
+
+// readCgroupRaw reads <procRoot>/<pid>/cgroup into buf.
+func readCgroupRaw(procRoot string, pid int, buf []byte) ([]byte, error) {
+	path := procRoot + "/" + strconv.Itoa(pid) + "/cgroup"
+	b, err := readPath(append([]byte(path), 0), buf)
+	if err != nil {
+		return b, procErr(path, err)
+	}
+	return b, nil
 }
 
 // ProcessCgroups returns pid's cgroups as <procRoot>/<pid>/cgroup lists them: each v1

@@ -18,7 +18,8 @@ import (
 //
 // A process that has exited is ErrProcessGone. Results are cached by (pid, start time) for a
 // short time; a cached Resolve is one pidfd liveness check (or, without pidfds, one read of
-// /proc/<pid>/stat).
+// /proc/<pid>/stat). An entry just past that time is renewed when the process's cgroups, and
+// its namespace init's, read as they did: three reads instead of a whole lookup.
 func (r *Reader) Resolve(pid int) (*Container, error) {
 	if c, ok := r.Resolved(pid); ok {
 		return c, nil
@@ -50,7 +51,15 @@ func (r *Reader) ResolveUncached(pid int) (*Container, error) {
 	if c, ok := r.resolved.get(pid, start, now); ok {
 		return c, nil
 	}
-	c, err := r.resolve(pid, start)
+	if c, sum, ok := r.resolved.renewable(pid, start, now); ok {
+		// The start time proves the same process; the same cgroup files prove the same
+		// container (everything else resolve reads is fixed for the process's life).
+		if s, err := r.cgroupSum(pid, c.InitPID); err == nil && s == sum {
+			r.resolved.renew(pid, start, c, now)
+			return c, nil
+		}
+	}
+	c, sum, err := r.resolve(pid, start)
 	if err != nil {
 		return nil, err
 	}
@@ -64,47 +73,87 @@ func (r *Reader) ResolveUncached(pid int) (*Container, error) {
 		}
 		return nil, fmt.Errorf("resolve pid %d: %w: pid reused during lookup", pid, ErrProcessGone)
 	}
-	r.resolved.putFD(pid, start, c, now, pidfd)
+	r.resolved.putFD(pid, start, c, sum, now, pidfd)
 	return c, nil
 }
 
-func (r *Reader) resolve(pid int, start uint64) (*Container, error) {
+// resolve finds pid's container, and the sum of the cgroup files it was found from (cgroupSum).
+func (r *Reader) resolve(pid int, start uint64) (*Container, uint64, error) {
 	buf := getBuf()
 	defer putBuf(buf)
 	own, err := r.cgroupPaths(pid, buf)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
+	sum := fnv1a(fnvOffset, *buf)
 	st, b, err := readStatus(r.procRoot, pid, *buf)
 	*buf = b
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if len(st.nspid) == 1 { // the host PID namespace, as procRoot sees it
 		c := newContainer(r, own)
 		c.InitStart = start
 		if st.tgid != pid { // uptime of a host process counts from its thread group leader
 			if c.InitStart, err = ProcessStart(r.procRoot, st.tgid); err != nil {
-				return nil, err
+				return nil, 0, err
 			}
 		}
-		return c, nil
+		return c, sum, nil
 	}
 	init, err := r.initOf(pid)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	initPaths, err := r.cgroupPaths(init.pid, buf)
 	if err != nil {
-		return nil, fmt.Errorf("resolve init %d of pid %d: %w", init.pid, pid, err)
+		return nil, 0, fmt.Errorf("resolve init %d of pid %d: %w", init.pid, pid, err)
 	}
+	sum = fnv1a(sum, *buf)
 	paths := make(map[string]string, len(own))
 	for ctrl, p := range own {
 		paths[ctrl] = containerRoot(p, initPaths[ctrl])
 	}
 	c := newContainer(r, paths)
 	c.InitPID, c.InitStart = init.pid, init.start
-	return c, nil
+	return c, sum, nil
+}
+
+// cgroupSum is the FNV-1a sum of pid's /proc/<pid>/cgroup and, for initPID other than 0, its
+// namespace init's: what resolve found the container from, besides what cannot change while
+// the process lives (its PID namespace and thread group).
+func (r *Reader) cgroupSum(pid, initPID int) (uint64, error) {
+	buf := getBuf()
+	defer putBuf(buf)
+	b, err := readCgroupRaw(r.procRoot, pid, *buf)
+	*buf = b
+	if err != nil {
+		return 0, err
+	}
+	sum := fnv1a(fnvOffset, b)
+	if initPID == 0 {
+		return sum, nil
+	}
+	b, err = readCgroupRaw(r.procRoot, initPID, *buf)
+	*buf = b
+	if err != nil {
+		return 0, err
+	}
+	return fnv1a(sum, b), nil
+}
+
+// FNV-1a, 64 bits (the offset basis and prime of hash/fnv), without hash/fnv's allocation.
+const (
+	fnvOffset = 14695981039346656037
+	fnvPrime  = 1099511628211
+)
+
+func fnv1a(h uint64, b []byte) uint64 {
+	for _, c := range b {
+		h ^= uint64(c)
+		h *= fnvPrime
+	}
+	return h
 }
 
 // containerRoot applies SPEC §2.1 to one controller: the init's cgroup without a trailing
