@@ -128,9 +128,9 @@ type IdleProof struct {
 const maxIdleSkips = 5
 
 // ActiveSince is Active for a sampler that calls it once per interval with the same p. It
-// returns no activity without counting (counted false) when p proves the container still idle: its last
-// count found no runnable or uninterruptible thread, and its run time has not changed since
-// that count began. A thread becomes runnable or uninterruptible only by running, which charges
+// returns no activity without counting (counted false) when p proves the container still
+// idle: its last count found no runnable or uninterruptible thread, and its run time has not
+// changed since that count began. A thread becomes runnable or uninterruptible only by running, which charges
 // CPU time to its cgroup, or by being woken, after which it runs within the scheduler's latency
 // (milliseconds; up to a CFS period while throttled). So such a container has no active thread
 // now, up to one woken in those last milliseconds: as if the sample had been taken that much
