@@ -26,25 +26,41 @@ func loadReadings(target string, first int64, loads ...string) []agentReading {
 // from.
 func TestUnchangedFor(t *testing.T) {
 	for _, tc := range []struct {
-		name     string
-		loads    []string // one a second from second 0; the hold is from 2 s to 12 s
-		want     time.Duration
-		wantSeen bool
+		name       string
+		loads      []string // one a second from second 0; the hold is from 2 s to 12 s
+		want       time.Duration
+		wantProven time.Duration
+		wantSeen   bool
 	}{
+		// Changes seen at 3.011 and 8.011 s; 0.40 read last at 7.010 s, 0.70 at 12.010 s, which
+		// began after the hold.
 		{"a change every 5 s", []string{"0.10", "0.10", "0.10", "0.40", "0.40", "0.40", "0.40", "0.40", "0.70", "0.70", "0.70", "0.70", "0.70", "0.90"},
-			5 * time.Second, true}, // between the changes seen at 3.011 s and 8.011 s
+			5 * time.Second, 4*time.Second - time.Millisecond, true},
+		// 0.10 from the hold's start to the last reading in it, at 11.010 s.
 		{"never changes", []string{"0.10", "0.10", "0.10", "0.10", "0.10", "0.10", "0.10", "0.10", "0.10", "0.10", "0.10", "0.10", "0.10"},
-			10 * time.Second, true},
+			10 * time.Second, 9*time.Second + 10*time.Millisecond, true},
 		{"changed at once, then not", []string{"0.10", "0.10", "0.50", "0.50", "0.50", "0.50", "0.50", "0.50", "0.50", "0.50", "0.50", "0.50", "0.50"},
-			10*time.Second - 11*time.Millisecond, true}, // 2.011 s to 12 s
-		{"no reading in the hold", []string{"0.10"}, 0, false},
+			10*time.Second - 11*time.Millisecond, 9*time.Second - time.Millisecond, true}, // 2.011 s to 12 s; to 11.010 s
+		{"no reading in the hold", []string{"0.10"}, 0, 0, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, seen := unchangedFor(loadReadings("d", 0, tc.loads...), 2*sec, 12*sec)
-			if got != tc.want || seen != tc.wantSeen {
-				t.Errorf("unchangedFor = %v, %v; want %v, %v", got, seen, tc.want, tc.wantSeen)
+			got, proven, seen := unchangedFor(loadReadings("d", 0, tc.loads...), 2*sec, 12*sec)
+			if got != tc.want || proven != tc.wantProven || seen != tc.wantSeen {
+				t.Errorf("unchangedFor = %v, %v, %v; want %v, %v, %v", got, proven, seen, tc.want, tc.wantProven, tc.wantSeen)
 			}
 		})
+	}
+}
+
+// TestUnchangedForLateReader: a reader that fell 8 s behind (its readings late, not the daemon's
+// answers) makes the seen gap long, but proves only what its readings show.
+func TestUnchangedForLateReader(t *testing.T) {
+	ls := loadReadings("d", 0, "0.10", "0.10", "0.40", "0.40", "0.40")
+	late := agentReading{target: "d", file: "loadavg", due: 5 * sec, start: 13 * sec, end: 13*sec + 1e6, load1: "0.90"}
+	ls = append(ls, late)
+	gap, proven, _ := unchangedFor(ls, 2*sec, 20*sec)
+	if gap != 11*time.Second-10*time.Millisecond || proven != 2*time.Second-time.Millisecond {
+		t.Errorf("gap %v, proven %v; want 10.99 s seen (2.011 to 13.001 s) and 1.999 s proven (2.011 to 4.010 s)", gap, proven)
 	}
 }
 
@@ -85,6 +101,20 @@ func TestParseAndJudgeAgent(t *testing.T) {
 	}
 	if want := "0.0s(late 10ms, took 1.0ms):0.00"; m.Trace["lxcfs"][2] != want {
 		t.Errorf("trace entry %q, want %q", m.Trace["lxcfs"][2], want)
+	}
+}
+
+// TestJudgeStuckRead: a read still unanswered when the agent reported counts as a read and an
+// error, and says so.
+func TestJudgeStuckRead(t *testing.T) {
+	in := "read d loadavg 0 10 20 0 0.10\nstuck d meminfo 1000000000 1500000000\nend\n"
+	reads, from, to, held, end, errs, err := parseAgent(strings.NewReader(in))
+	if err != nil || len(reads) != 2 || !reads[1].stuck {
+		t.Fatalf("parseAgent: %+v, %v", reads, err)
+	}
+	m := judgeMember(reads, from, to, held, end, errs)
+	if m.Reads["d"] != 2 || m.Errors["d"] != 1 || m.Err != "d meminfo: no answer (read began 1.5 s after the first)" {
+		t.Errorf("reads %v, errors %v, first error %q", m.Reads, m.Errors, m.Err)
 	}
 }
 

@@ -4,7 +4,7 @@
 // threads blocked in FUSE reads), so readings came seconds late and the run measured itself.
 //
 // Usage: scale-agent -t NAME=TEMPLATE [-t ...] -f FILE[,FILE...] -p PHASE_MS -r READ_FOR_MS
-//                    [-b HOLD_AT_MS -d HOLD_FOR_MS] [-w WARMUP_MS]
+//                    [-b HOLD_AT_MS -d HOLD_FOR_MS] [-w WARMUP_MS] [-g GRACE_MS]
 // TEMPLATE is a path with %s for the file name ("/mnt/procfsd/proc/%s").
 //
 // It starts two sleeping processes (with unshare and itself, four live processes per
@@ -15,14 +15,19 @@
 // every load average counts (kernel/sched/loadavg.c counts TASK_UNINTERRUPTIBLE; procfsd and
 // LXCFS count state D in /proc/<tid>/stat) at no CPU cost: each is the parent of a
 // clone(CLONE_VFORK) child that sleeps, and a vfork parent waits in TASK_KILLABLE
-// (kernel/fork.c, wait_for_vfork_done).
+// (kernel/fork.c, wait_for_vfork_done). The holders are forked at start, before any daemon's
+// file is open (start_holders says why).
 //
-// When done it prints one line per event and sleeps until the harness kills the container:
+// When every reading thread is done, or GRACE_MS (default 10 s) after READ_FOR_MS, whichever
+// comes first, it prints one line per event and sleeps until the harness kills the container:
 //   read TARGET FILE DUE START END ERRNO LOAD1   (ns after the first due time; LOAD1 "-" unless
 //                                                loadavg was read; ERRNO 0 for success)
+//   stuck TARGET FILE DUE START                  (a read still unanswered)
 //   hold FROM TO                                 (ns: the holders were in D between these)
 //   error TEXT
 //   end
+// A daemon that stops answering (LXCFS at 1000 containers here) thus costs its readings, not the
+// report.
 // bench/member.go parses and judges them.
 #define _GNU_SOURCE
 #include <errno.h>
@@ -56,14 +61,16 @@ struct target {
 	char tmpl[4096];
 	pthread_t thread;
 	struct reading *readings;
-	int n;
+	int n;       // readings done; stored with release after each is complete
+	int pending; // n+1 while reading n is under way, else 0
+	int done;    // the thread has finished
 };
 
 static struct target targets[MAX_TARGETS];
 static int ntargets;
 static const char *files[MAX_FILES];
 static int nfiles;
-static int64_t phase, read_for, hold_at = -1, hold_for, warmup = 3000 * MS;
+static int64_t phase, read_for, hold_at = -1, hold_for, warmup = 3000 * MS, grace = 10000 * MS;
 static int64_t t0; // CLOCK_MONOTONIC ns of the first due time
 
 static int64_t now_ns(void) {
@@ -119,8 +126,10 @@ static void *read_target(void *arg) {
 	static __thread char buf[64 << 10];
 	int64_t seconds = (read_for + 999999999LL) / 1000000000LL;
 	t->readings = calloc((size_t)(seconds * nfiles), sizeof(struct reading));
-	if (!t->readings)
+	if (!t->readings) {
+		__atomic_store_n(&t->done, 1, __ATOMIC_RELEASE);
 		return NULL;
+	}
 	char path[4200];
 	for (int64_t k = 0;; k++) {
 		int64_t due = phase + k * 1000000000LL;
@@ -128,7 +137,7 @@ static void *read_target(void *arg) {
 			break;
 		sleep_until(t0 + due);
 		for (int i = 0; i < nfiles; i++) {
-			struct reading *r = &t->readings[t->n++];
+			struct reading *r = &t->readings[t->n];
 			const char *s = strstr(t->tmpl, "%s");
 			if (s)
 				snprintf(path, sizeof path, "%.*s%s%s", (int)(s - t->tmpl), t->tmpl, files[i], s + 2);
@@ -138,11 +147,23 @@ static void *read_target(void *arg) {
 			r->due = due;
 			r->start = now_ns() - t0;
 			strcpy(r->load1, "-");
+			__atomic_store_n(&t->pending, t->n + 1, __ATOMIC_RELEASE);
 			r->err = read_file(path, buf, sizeof buf, r->load1, strcmp(files[i], "loadavg") == 0);
 			r->end = now_ns() - t0;
+			__atomic_store_n(&t->n, t->n + 1, __ATOMIC_RELEASE);
+			__atomic_store_n(&t->pending, 0, __ATOMIC_RELEASE);
 		}
 	}
+	__atomic_store_n(&t->done, 1, __ATOMIC_RELEASE);
 	return NULL;
+}
+
+// all_done reports whether every reading thread has finished.
+static int all_done(void) {
+	for (int i = 0; i < ntargets; i++)
+		if (!__atomic_load_n(&targets[i].done, __ATOMIC_ACQUIRE))
+			return 0;
+	return 1;
 }
 
 // The holder's child: it shares the holder's memory (CLONE_VM) on a stack of its own, sleeps,
@@ -155,15 +176,25 @@ static int hold_child(void *arg) {
 	_exit(0);
 }
 
-// hold runs HOLDERS processes that each wait in D for hold_for, and returns when all are out.
-static int hold(int64_t *from, int64_t *to) {
-	pid_t pids[HOLDERS];
-	*from = now_ns() - t0;
+// start_holders forks HOLDERS processes that wait for a byte on the returned pipe, then each
+// wait in D for hold_for and exit. They are forked before any file of a daemon is open: a
+// process forked later would inherit the reader threads' open FUSE files, and closing them at
+// its exit sends a FLUSH that LXCFS answers, synchronously, only when it gets to it (the
+// holders then sat in request_wait_answer instead of D, and the agent with them).
+static int start_holders(pid_t pids[HOLDERS]) {
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -1;
 	for (int i = 0; i < HOLDERS; i++) {
 		pids[i] = fork();
 		if (pids[i] < 0)
-			return errno;
+			return -1;
 		if (pids[i] == 0) {
+			char b;
+			close(p[1]);
+			close(3);
+			while (read(p[0], &b, 1) < 0 && errno == EINTR) {
+			}
 			size_t size = 64 << 10;
 			char *stack = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
 			if (stack == MAP_FAILED)
@@ -174,6 +205,17 @@ static int hold(int64_t *from, int64_t *to) {
 			_exit(0);
 		}
 	}
+	close(p[0]);
+	return p[1];
+}
+
+// hold releases the holders (a byte each on release) and returns when all are out of D, with
+// the times between which they were in it.
+static int hold(int release, pid_t pids[HOLDERS], int64_t *from, int64_t *to) {
+	char go[HOLDERS] = {0};
+	*from = now_ns() - t0;
+	if (write(release, go, HOLDERS) != HOLDERS)
+		return errno ? errno : EIO;
 	int failed = 0;
 	for (int i = 0; i < HOLDERS; i++) {
 		int status;
@@ -182,6 +224,9 @@ static int hold(int64_t *from, int64_t *to) {
 		failed |= !WIFEXITED(status) || WEXITSTATUS(status) != 0;
 	}
 	*to = now_ns() - t0;
+	// Reap the holders' children, which this process, the namespace's init, inherited.
+	while (waitpid(-1, NULL, WNOHANG) > 0) {
+	}
 	return failed ? ECHILD : 0;
 }
 
@@ -190,7 +235,7 @@ static int64_t ms_arg(const char *s) { return strtoll(s, NULL, 10) * MS; }
 int main(int argc, char **argv) {
 	int opt;
 	char *list;
-	while ((opt = getopt(argc, argv, "t:f:p:r:b:d:w:")) != -1) {
+	while ((opt = getopt(argc, argv, "t:f:p:r:b:d:w:g:")) != -1) {
 		switch (opt) {
 		case 't': {
 			char *eq = strchr(optarg, '=');
@@ -223,8 +268,11 @@ int main(int argc, char **argv) {
 		case 'w':
 			warmup = ms_arg(optarg);
 			break;
+		case 'g':
+			grace = ms_arg(optarg);
+			break;
 		default:
-			fprintf(stderr, "usage: scale-agent -t NAME=TEMPLATE ... -f FILES -p PHASE_MS -r READ_FOR_MS [-b HOLD_AT_MS -d HOLD_FOR_MS] [-w WARMUP_MS]\n");
+			fprintf(stderr, "usage: scale-agent -t NAME=TEMPLATE ... -f FILES -p PHASE_MS -r READ_FOR_MS [-b HOLD_AT_MS -d HOLD_FOR_MS] [-w WARMUP_MS] [-g GRACE_MS]\n");
 			return 2;
 		}
 	}
@@ -238,6 +286,12 @@ int main(int argc, char **argv) {
 			for (;;)
 				pause();
 		}
+	}
+	pid_t holders[HOLDERS];
+	int release = -1;
+	if (hold_at >= 0 && hold_at < read_for && (release = start_holders(holders)) < 0) {
+		printf("error holders: %s\n", strerror(errno));
+		hold_at = -1;
 	}
 	char b;
 	while (read(3, &b, 1) < 0 && errno == EINTR) { // the start signal: the harness closes the pipe
@@ -253,18 +307,26 @@ int main(int argc, char **argv) {
 	int hold_err = -1;
 	if (hold_at >= 0 && hold_at < read_for) {
 		sleep_until(t0 + hold_at);
-		hold_err = hold(&from, &to);
+		hold_err = hold(release, holders, &from, &to);
 	}
-	for (int i = 0; i < ntargets; i++)
-		pthread_join(targets[i].thread, NULL);
+	// Threads blocked in a read are not joined: what they did so far is reported.
+	while (!all_done() && now_ns() < t0 + read_for + grace)
+		sleep_until(now_ns() + 100 * MS);
 	for (int i = 0; i < ntargets; i++) {
 		struct target *t = &targets[i];
-		if (!t->readings)
+		if (__atomic_load_n(&t->done, __ATOMIC_ACQUIRE) && !t->readings) {
 			printf("error %s: out of memory\n", t->name);
-		for (int k = 0; k < t->n; k++) {
+			continue;
+		}
+		int n = __atomic_load_n(&t->n, __ATOMIC_ACQUIRE);
+		for (int k = 0; k < n; k++) {
 			struct reading *r = &t->readings[k];
 			printf("read %s %s %lld %lld %lld %d %s\n", t->name, r->file, (long long)r->due,
 			       (long long)r->start, (long long)r->end, r->err, r->load1);
+		}
+		if (__atomic_load_n(&t->pending, __ATOMIC_ACQUIRE) == n + 1) {
+			struct reading *r = &t->readings[n];
+			printf("stuck %s %s %lld %lld\n", t->name, r->file, (long long)r->due, (long long)r->start);
 		}
 	}
 	if (hold_err == 0)
