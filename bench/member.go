@@ -9,9 +9,10 @@ import (
 	"time"
 )
 
-// holdFor is how long a container holds its four processes in state D: three sampling
-// intervals and a bit, so that a load average that is sampled on time changes at least twice.
-const holdFor = 16 * time.Second
+// holdFor is how long each of a container's four holders stays in state D: four sampling
+// intervals, so that the time all four are in D (they wake seconds apart on a saturated
+// machine) still spans about three, and a load average sampled on time changes at least twice.
+const holdFor = 20 * time.Second
 
 // staleAfter is the bound: a load average at most two intervals old.
 const staleAfter = 10 * time.Second
@@ -27,9 +28,9 @@ const agentGrace = 10 * time.Second
 type memberResult struct {
 	Reads  map[string]int
 	Errors map[string]int
-	// Gap is, per daemon, the longest time the 1-minute load went without changing while the
-	// container held its processes in D (from the hold's start, between changes, and to its
-	// end), by the end of the readings that showed the changes: what a reader saw, late or slow
+	// Gap is, per daemon, the longest time the 1-minute load went without changing while all
+	// four of the container's holders were in D (from the hold's start, between changes, and to
+	// its end), by the end of the readings that showed the changes: what a reader saw, late or slow
 	// readings included. Proven is the part the readings prove: from the end of the first reading
 	// of a value (the hold's start for the value from before it) to the start of the last, so a
 	// reading that began late does not count against the daemon. A daemon absent from them had

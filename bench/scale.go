@@ -195,9 +195,9 @@ func scaleTable(rs []scaleResult) string {
 	fmt.Fprintf(&b, "Each daemon alone, started afresh: every container (its init, a C program, bench/scaleagent, "+
 		"two sleepers and four holders besides unshare) reads %s once per second for %s; then nobody reads for %s, so the "+
 		"daemon's CPU is its loadavg sampling alone. A read still unanswered %s after the reading ended counts as an error. "+
-		"Freshness: at a time spread over the run, each container holds its four holders in state D for %s (vfork "+
-		"parents: counted by every load average, at no CPU cost), which moves its load averages; the harness finds the "+
-		"longest time its 1-minute load went unchanged meanwhile, seen (from the reading that showed a change to the "+
+		"Freshness: at a time spread over the run, each container holds its four holders in state D for %s each (vfork "+
+		"parents: counted by every load average, at no CPU cost), which moves its load averages; while all four are in D "+
+		"(they wake up to seconds apart), the harness finds the longest time its 1-minute load went unchanged, seen (from the reading that showed a change to the "+
 		"one that showed the next: late or slow readings count) and proven (from the end of the first reading of a value to "+
 		"the start of the last: what the daemon demonstrably served). Stale: unchanged for more than %s, two intervals.\n\n",
 		strings.Join(scaleFiles, ", "), r0.readFor, r0.idleFor, agentGrace, holdFor, staleAfter)

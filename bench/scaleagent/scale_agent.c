@@ -23,7 +23,7 @@
 //   read TARGET FILE DUE START END ERRNO LOAD1   (ns after the first due time; LOAD1 "-" unless
 //                                                loadavg was read; ERRNO 0 for success)
 //   stuck TARGET FILE DUE START                  (a read still unanswered)
-//   hold FROM TO                                 (ns: the holders were in D between these)
+//   hold FROM TO                                 (ns: all four holders were in D between these)
 //   error TEXT
 //   end
 // A daemon that stops answering (LXCFS at 1000 containers here) thus costs its readings, not the
@@ -72,6 +72,11 @@ static const char *files[MAX_FILES];
 static int nfiles;
 static int64_t phase, read_for, hold_at = -1, hold_for, warmup = 3000 * MS, grace = 10000 * MS;
 static int64_t t0; // CLOCK_MONOTONIC ns of the first due time
+
+// held[i] is when holder i entered and left D (CLOCK_MONOTONIC ns), in memory shared with the
+// holders: on a saturated machine they wake seconds apart, and the load averages move as four
+// only while all four are in D.
+static volatile int64_t (*held)[2];
 
 static int64_t now_ns(void) {
 	struct timespec ts;
@@ -183,7 +188,8 @@ static int hold_child(void *arg) {
 // holders then sat in request_wait_answer instead of D, and the agent with them).
 static int start_holders(pid_t pids[HOLDERS]) {
 	int p[2];
-	if (pipe2(p, O_CLOEXEC) < 0)
+	held = mmap(NULL, sizeof(int64_t[HOLDERS][2]), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (held == MAP_FAILED || pipe2(p, O_CLOEXEC) < 0)
 		return -1;
 	for (int i = 0; i < HOLDERS; i++) {
 		pids[i] = fork();
@@ -193,15 +199,17 @@ static int start_holders(pid_t pids[HOLDERS]) {
 			char b;
 			close(p[1]);
 			close(3);
-			while (read(p[0], &b, 1) < 0 && errno == EINTR) {
-			}
 			size_t size = 64 << 10;
 			char *stack = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
 			if (stack == MAP_FAILED)
 				_exit(1);
+			while (read(p[0], &b, 1) < 0 && errno == EINTR) {
+			}
+			held[i][0] = now_ns();
 			// Returns once the child has exited: until then this process is in D.
 			if (clone(hold_child, stack + size, CLONE_VFORK | CLONE_VM | SIGCHLD, NULL) < 0)
 				_exit(1);
+			held[i][1] = now_ns();
 			_exit(0);
 		}
 	}
@@ -210,10 +218,9 @@ static int start_holders(pid_t pids[HOLDERS]) {
 }
 
 // hold releases the holders (a byte each on release) and returns when all are out of D, with
-// the times between which they were in it.
+// the times between which all of them were in it.
 static int hold(int release, pid_t pids[HOLDERS], int64_t *from, int64_t *to) {
 	char go[HOLDERS] = {0};
-	*from = now_ns() - t0;
 	if (write(release, go, HOLDERS) != HOLDERS)
 		return errno ? errno : EIO;
 	int failed = 0;
@@ -223,11 +230,18 @@ static int hold(int release, pid_t pids[HOLDERS], int64_t *from, int64_t *to) {
 		}
 		failed |= !WIFEXITED(status) || WEXITSTATUS(status) != 0;
 	}
-	*to = now_ns() - t0;
 	// Reap the holders' children, which this process, the namespace's init, inherited.
 	while (waitpid(-1, NULL, WNOHANG) > 0) {
 	}
-	return failed ? ECHILD : 0;
+	if (failed)
+		return ECHILD;
+	*from = held[0][0], *to = held[0][1];
+	for (int i = 1; i < HOLDERS; i++) {
+		*from = held[i][0] > *from ? held[i][0] : *from;
+		*to = held[i][1] < *to ? held[i][1] : *to;
+	}
+	*from -= t0, *to -= t0;
+	return *to > *from ? 0 : ETIME; // ETIME: never all four at once
 }
 
 static int64_t ms_arg(const char *s) { return strtoll(s, NULL, 10) * MS; }
