@@ -20,6 +20,8 @@ type options struct {
 	procfsd, lxcfs string
 	out            string
 	quick          bool
+	scaleOnly      bool // the scale run only, no latency part
+	scaleLxcfs     bool // LXCFS has a scale run too
 	ops1, ops8     int
 	rounds         int
 	containers     int
@@ -49,6 +51,8 @@ func runHarness(args []string) error {
 	fl.StringVar(&o.lxcfs, "lxcfs", "/usr/bin/lxcfs", "the lxcfs binary")
 	fl.StringVar(&o.out, "out", "BENCHMARKS.md", "where the Markdown report goes")
 	fl.BoolVar(&o.quick, "quick", false, "latency part only, no scale run")
+	fl.BoolVar(&o.scaleOnly, "scale-only", false, "scale run only, no latency part (for comparing two procfsd binaries)")
+	fl.BoolVar(&o.scaleLxcfs, "scale-lxcfs", true, "give LXCFS a scale run too")
 	fl.IntVar(&o.ops1, "ops1", 4000, "reads per target and file with 1 reader")
 	fl.IntVar(&o.ops8, "ops8", 8000, "reads per target and file with 8 readers")
 	fl.IntVar(&o.rounds, "rounds", 10, "interleaved rounds the reads are split into")
@@ -122,39 +126,14 @@ func runHarness(args []string) error {
 		}
 		return d, err
 	}
-	pd, err := start(startProcfsd(o, dir, "procfsd"))
-	if err != nil {
-		return err
-	}
-	lx, err := start(startLxcfs(o, dir, "lxcfs"))
-	if err != nil {
-		return err
-	}
 	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
-	fmnt := filepath.Join(dir, "floor")
-	fd, err := start(startDaemon(dir, "floor", fmnt, filepath.Join(fmnt, "file"), filepath.Join(fmnt, "file"),
-		o.pinned(self, "floor", fmnt, "/proc/meminfo")...))
-	if err != nil {
-		return err
-	}
-	var uf *daemon
-	if o.uringFloor != "" {
-		restore, err := enableFuseUring()
-		if err != nil {
+	if !o.scaleOnly {
+		if err := runLatency(o, top, self, dir, rep, start); err != nil {
 			return err
 		}
-		defer restore()
-		umnt := filepath.Join(dir, "uring-floor")
-		if uf, err = start(startDaemon(dir, "uring-floor", umnt, filepath.Join(umnt, "file"), filepath.Join(umnt, "file"),
-			o.pinned(o.uringFloor, umnt, "/proc/meminfo")...)); err != nil {
-			return err
-		}
-	}
-	if err := latency(o, top, self, rep, pd, lx, fd, uf); err != nil {
-		return err
 	}
 	if !o.quick {
 		// The scale run starts each daemon afresh, alone, so neither pays for the other.
@@ -216,6 +195,39 @@ func machine() string {
 		mode = "cgroup v2"
 	}
 	return fmt.Sprintf("%s, %d CPUs, %s RAM, Linux %s, %s", model, ncpu, mem, cstr(u.Release[:]), mode)
+}
+
+// runLatency starts procfsd, LXCFS, the FUSE floor and, with -uring-floor, the io_uring floor,
+// and measures them one reader and eight readers at a time (latency.go).
+func runLatency(o options, top, self, dir string, rep *report, start func(*daemon, error) (*daemon, error)) error {
+	pd, err := start(startProcfsd(o, dir, "procfsd"))
+	if err != nil {
+		return err
+	}
+	lx, err := start(startLxcfs(o, dir, "lxcfs"))
+	if err != nil {
+		return err
+	}
+	fmnt := filepath.Join(dir, "floor")
+	fd, err := start(startDaemon(dir, "floor", fmnt, filepath.Join(fmnt, "file"), filepath.Join(fmnt, "file"),
+		o.pinned(self, "floor", fmnt, "/proc/meminfo")...))
+	if err != nil {
+		return err
+	}
+	var uf *daemon
+	if o.uringFloor != "" {
+		restore, err := enableFuseUring()
+		if err != nil {
+			return err
+		}
+		defer restore()
+		umnt := filepath.Join(dir, "uring-floor")
+		if uf, err = start(startDaemon(dir, "uring-floor", umnt, filepath.Join(umnt, "file"), filepath.Join(umnt, "file"),
+			o.pinned(o.uringFloor, umnt, "/proc/meminfo")...)); err != nil {
+			return err
+		}
+	}
+	return latency(o, top, self, rep, pd, lx, fd, uf)
 }
 
 // enableFuseUring turns on the fuse module's enable_uring for the uring floor and returns what

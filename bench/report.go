@@ -72,6 +72,12 @@ func num(v float64, format string) string {
 
 // tables renders the report as Markdown tables (the terminal gets the same text).
 func (r *report) tables() string {
+	if len(r.cells) == 0 { // -scale-only
+		if len(r.scale) == 0 {
+			return ""
+		}
+		return scaleTable(r.scale)
+	}
 	var b strings.Builder
 	get := func(t, f string, par int) (p50, p99, thr float64) {
 		c := r.cell(t, f, par)

@@ -50,6 +50,9 @@ func scale(o options, top, self, dir string, rep *report, start func(*daemon, er
 		{"procfsd", "procfsd", startProcfsd},
 		{"LXCFS -l", "lxcfs", startLxcfs},
 	} {
+		if x.key == "lxcfs" && !o.scaleLxcfs {
+			continue
+		}
 		d, err := start(x.run(o, dir, x.key+"-scale"))
 		if err != nil {
 			return err
