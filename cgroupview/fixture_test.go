@@ -350,20 +350,7 @@ func TestMemoryFixtures(t *testing.T) {
 			Limit: 268435456, Usage: 1048576, SwapLimit: Unlimited, Stat: map[string]uint64{"file": 4096, "anon": 8192},
 		}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			r := fixtureReader(t, tc.tree)
-			c, err := r.Resolve(tc.pid)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := r.Memory(c)
-			if err != nil {
-				t.Fatalf("Memory: %v", err)
-			}
-			if d := cmp.Diff(tc.want, got); d != "" {
-				t.Errorf("Memory (-want +got):\n%s", d)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { checkResolvedView(t, tc.tree, tc.pid, tc.want, (*Reader).Memory) })
 	}
 }
 
@@ -427,6 +414,24 @@ func TestCPUFixtures(t *testing.T) {
 	}
 }
 
+// checkResolvedView resolves pid in the fixture tree and compares what view reads for its
+// container with want.
+func checkResolvedView[T any](t *testing.T, tree string, pid int, want T, view func(*Reader, *Container) (T, error)) {
+	t.Helper()
+	r := fixtureReader(t, tree)
+	c, err := r.Resolve(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := view(r, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("view of pid %d in %s (-want +got):\n%s", pid, tree, d)
+	}
+}
+
 func TestTasksFixtures(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -440,20 +445,7 @@ func TestTasksFixtures(t *testing.T) {
 		{"v2 systemd subtree", "v2-systemd", 3001, Tasks{Blocked: 1, Total: 3, LastPID: 41}},
 		{"hybrid from v1 cpu tasks", "hybrid", 4001, Tasks{Running: 1, Total: 2, LastPID: 2}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			r := fixtureReader(t, tc.tree)
-			c, err := r.Resolve(tc.pid)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := r.Tasks(c)
-			if err != nil {
-				t.Fatalf("Tasks: %v", err)
-			}
-			if d := cmp.Diff(tc.want, got); d != "" {
-				t.Errorf("Tasks (-want +got):\n%s", d)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { checkResolvedView(t, tc.tree, tc.pid, tc.want, (*Reader).Tasks) })
 	}
 }
 
@@ -499,20 +491,7 @@ func TestThreadsFixtures(t *testing.T) {
 		{"v2 systemd subtree", "v2-systemd", 3001, Tasks{Total: 3, LastPID: 41}},
 		{"hybrid from v1 cpu tasks", "hybrid", 4001, Tasks{Total: 2, LastPID: 2}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			r := fixtureReader(t, tc.tree)
-			c, err := r.Resolve(tc.pid)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := r.Threads(c)
-			if err != nil {
-				t.Fatalf("Threads: %v", err)
-			}
-			if d := cmp.Diff(tc.want, got); d != "" {
-				t.Errorf("Threads (-want +got):\n%s", d)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { checkResolvedView(t, tc.tree, tc.pid, tc.want, (*Reader).Threads) })
 	}
 }
 
