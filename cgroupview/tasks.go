@@ -19,23 +19,8 @@ func (r *Reader) Tasks(c *Container) (Tasks, error) {
 	if err != nil {
 		return Tasks{}, err
 	}
-	var t Tasks
-	for i := 0; i < len(tids); i++ {
-		state, _, err := readStat(r.procRoot, tids[i])
-		if err != nil {
-			tids[i] = 0 // gone (or unreadable): not counted, never the newest
-			continue
-		}
-		t.Total++
-		switch state {
-		case 'R':
-			t.Running++
-		case 'D':
-			t.Blocked++
-		}
-	}
-	t.LastPID = r.newestPID(tids, buf)
-	return t, nil
+	a, alive := r.countStates(tids)
+	return Tasks{Running: a.Running, Blocked: a.Blocked, Total: alive, LastPID: r.newestPID(tids, buf)}, nil
 }
 
 // Threads is Tasks without the states: Total and LastPID, from the task list and one
@@ -98,18 +83,29 @@ func (r *Reader) Active(c *Container) (Activity, error) {
 	if err != nil {
 		return Activity{}, err
 	}
-	var a Activity
-	for _, tid := range tids {
+	a, _ := r.countStates(tids)
+	return a, nil
+}
+
+// countStates counts the runnable and uninterruptible threads among tids by field 3 of their
+// <procRoot>/<tid>/stat, and the threads whose stat could be read. A thread that has exited
+// (or cannot be read) is not counted, and its entry is set to 0 so it is never the newest.
+func (r *Reader) countStates(tids []int) (a Activity, alive int) {
+	for i, tid := range tids {
 		state, _, err := readStat(r.procRoot, tid)
-		switch {
-		case err != nil:
-		case state == 'R':
+		if err != nil {
+			tids[i] = 0
+			continue
+		}
+		alive++
+		switch state {
+		case 'R':
 			a.Running++
-		case state == 'D':
+		case 'D':
 			a.Blocked++
 		}
 	}
-	return a, nil
+	return a, alive
 }
 
 // IdleProof is what a load sampler keeps of a container's last count, so that ActiveSince can
