@@ -184,12 +184,14 @@ func (c *cgroup) dir(controller string) string {
 	return filepath.Join(cgroupMount, controller, c.path)
 }
 
-// memoryLimitFile is the file the memory limit is read from: v1 memory.limit_in_bytes, v2 memory.max.
-func (c *cgroup) memoryLimitFile() string {
+// memoryUsageFile is the file the memory usage is read from at every meminfo render: v1
+// memory.usage_in_bytes, v2 memory.current. (v1's limit comes from memory.stat's
+// hierarchical_memory_limit, so its limit file is not read on kernels that print that key.)
+func (c *cgroup) memoryUsageFile() string {
 	if c.v2 != nil {
-		return filepath.Join(c.dir(""), "memory.max")
+		return filepath.Join(c.dir(""), "memory.current")
 	}
-	return filepath.Join(c.dir("memory"), "memory.limit_in_bytes")
+	return filepath.Join(c.dir("memory"), "memory.usage_in_bytes")
 }
 
 // cpuUsageFile is where the cgroup's CPU time is: v1 cpuacct.usage, v2 cpu.stat (usage_usec).

@@ -100,7 +100,7 @@ func TestCgroupRemovedWhileOpen(t *testing.T) {
 	d.alive(t)
 }
 
-// TestUnreadableCgroup makes a container's memory limit file unreadable garbage (a file
+// TestUnreadableCgroup makes a container's memory usage file unreadable garbage (a file
 // bind-mounted over it, in a cgroup of this test only): the daemon must answer the host's
 // meminfo and log the failure once per container, however often it is read.
 func TestUnreadableCgroup(t *testing.T) {
@@ -113,7 +113,7 @@ func TestUnreadableCgroup(t *testing.T) {
 	var cgs []*cgroup
 	for range 2 {
 		cg := newCgroup(t, limits{memory: 256 << 20})
-		target := cg.memoryLimitFile()
+		target := cg.memoryUsageFile()
 		if err := syscall.Mount(garbage, target, "", syscall.MS_BIND, ""); err != nil {
 			t.Fatalf("bind-mount garbage over %s: %v", target, err)
 		}
@@ -130,7 +130,7 @@ func TestUnreadableCgroup(t *testing.T) {
 			out := mustRun(t, c, "sh", "-c", "for i in 1 2 3 4 5; do cat /proc/meminfo; done")
 			m := parseMeminfoT(t, firstMeminfo(out))
 			if m["MemTotal"] != h.memTotal {
-				t.Errorf("%s: MemTotal %d with an unreadable limit, want the host's %d", c, m["MemTotal"], h.memTotal)
+				t.Errorf("%s: MemTotal %d with an unreadable usage, want the host's %d", c, m["MemTotal"], h.memTotal)
 			}
 		}
 	}
