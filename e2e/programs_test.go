@@ -167,10 +167,14 @@ func runNode(t *testing.T, c container) nodeFacts {
 	t.Helper()
 	var n nodeFacts
 	n.at = time.Now()
+	// /proc/loadavg is read right after os.loadavg(), before the other calls: os.cpus() and
+	// os.uptime() read three files through procfsd, long enough for a load sample to fall
+	// between the two (seen once in a clean-clone run: 0.13 from os.loadavg(), 0.15 read after).
 	out := mustRun(t, c, "node", "-e", `const os = require("os");
 const loadavg = os.loadavg();
+const procLoadavg = require("fs").readFileSync("/proc/loadavg", "utf8");
 console.log(JSON.stringify({Totalmem: os.totalmem(), CPUs: os.cpus().length, Uptime: os.uptime(), Loadavg: loadavg,
-  ProcLoadavg: require("fs").readFileSync("/proc/loadavg", "utf8")}))`)
+  ProcLoadavg: procLoadavg}))`)
 	if err := json.Unmarshal([]byte(out), &n); err != nil {
 		t.Fatalf("node output %q: %v", out, err)
 	}
