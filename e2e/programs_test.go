@@ -157,24 +157,30 @@ type nodeFacts struct {
 	CPUs     int
 	Uptime   float64
 	Loadavg  []float64
-	// ProcLoadavg is /proc/loadavg as node read it right after os.loadavg(), in the same
-	// process: the two are microseconds apart, however slowly node starts.
-	ProcLoadavg string
-	at          time.Time
+	// ProcLoadavgBefore and ProcLoadavg are /proc/loadavg as node read it right before and
+	// right after os.loadavg(), in the same process. The averages change only at a load sample,
+	// and at most one falls between two reads that close (the samples are a second apart), so
+	// os.loadavg() prints the figures of one of them, however slowly node runs.
+	ProcLoadavgBefore string
+	ProcLoadavg       string
+	at                time.Time
 }
 
 func runNode(t *testing.T, c container) nodeFacts {
 	t.Helper()
 	var n nodeFacts
 	n.at = time.Now()
-	// /proc/loadavg is read right after os.loadavg(), before the other calls: os.cpus() and
-	// os.uptime() read three files through procfsd, long enough for a load sample to fall
-	// between the two (seen once in a clean-clone run: 0.13 from os.loadavg(), 0.15 read after).
+	// /proc/loadavg is read right before and right after os.loadavg(), before the other calls
+	// (os.cpus() and os.uptime() read three files through procfsd). A load sample can still
+	// fall between os.loadavg() and either read: seen in clean-clone runs, on the host (0.13
+	// from os.loadavg(), 0.15 read after) and in the VM (0.53, then 0.52).
 	out := mustRun(t, c, "node", "-e", `const os = require("os");
+const fs = require("fs");
+const procLoadavgBefore = fs.readFileSync("/proc/loadavg", "utf8");
 const loadavg = os.loadavg();
-const procLoadavg = require("fs").readFileSync("/proc/loadavg", "utf8");
+const procLoadavg = fs.readFileSync("/proc/loadavg", "utf8");
 console.log(JSON.stringify({Totalmem: os.totalmem(), CPUs: os.cpus().length, Uptime: os.uptime(), Loadavg: loadavg,
-  ProcLoadavg: procLoadavg}))`)
+  ProcLoadavgBefore: procLoadavgBefore, ProcLoadavg: procLoadavg}))`)
 	if err := json.Unmarshal([]byte(out), &n); err != nil {
 		t.Fatalf("node output %q: %v", out, err)
 	}
