@@ -235,23 +235,24 @@ func TestResolveRenewsExpiredEntry(t *testing.T) {
 		t.Fatalf("within the renewed TTL's renewal: %+v, %v; want the cached %+v", c, err, first)
 	}
 	writeFile(t, proc+"/1001/status", string(status))
-	// The init's cgroup changed: a fresh lookup.
-	initCgroup, err := os.ReadFile(proc + "/1000/cgroup")
-	if err != nil {
-		t.Fatal(err)
+	// changeCgroups adds a line to pid's cgroup file, so that it no longer reads as it did.
+	changeCgroups := func(pid string) {
+		t.Helper()
+		b, err := os.ReadFile(proc + "/" + pid + "/cgroup")
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, proc+"/"+pid+"/cgroup", string(b)+"0::/elsewhere\n")
 	}
-	writeFile(t, proc+"/1000/cgroup", string(initCgroup)+"0::/elsewhere\n")
+	// The init's cgroup changed: a fresh lookup.
+	changeCgroups("1000")
 	now = now.Add(resolveTTL)
 	second, err := r.Resolve(1001)
 	if err != nil || second == first {
 		t.Fatalf("init's cgroups changed: %+v, %v; want a fresh lookup", second, err)
 	}
 	// The caller's own cgroup changed: a fresh lookup.
-	own, err := os.ReadFile(proc + "/1001/cgroup")
-	if err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, proc+"/1001/cgroup", string(own)+"0::/elsewhere\n")
+	changeCgroups("1001")
 	now = now.Add(resolveTTL)
 	third, err := r.Resolve(1001)
 	if err != nil || third == second {
