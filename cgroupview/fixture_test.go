@@ -172,11 +172,7 @@ func writeFile(t *testing.T, path, content string) {
 // TestResolveCachePIDReuse: a cached entry is only returned for the same (PID, start time),
 // and only for resolveTTL (SPEC §2.1: an entry never outlives its process).
 func TestResolveCachePIDReuse(t *testing.T) {
-	proc := copyTree(t, filepath.Join("..", "testdata", "proc-pids", "v1-docker"))
-	r, err := New(filepath.Join("..", "testdata", "cgroup", "v1-docker"), proc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r, proc := v1DockerWithProcCopy(t)
 	now := time.Unix(1000, 0)
 	r.now = func() time.Time { return now }
 	first, err := r.Resolve(100)
@@ -205,11 +201,7 @@ func TestResolveCachePIDReuse(t *testing.T) {
 // while the process's cgroup files and its namespace init's read the same; a change in either
 // is a fresh lookup; an entry past twice the TTL is never renewed.
 func TestResolveRenewsExpiredEntry(t *testing.T) {
-	proc := copyTree(t, filepath.Join("..", "testdata", "proc-pids", "v1-docker"))
-	r, err := New(filepath.Join("..", "testdata", "cgroup", "v1-docker"), proc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r, proc := v1DockerWithProcCopy(t)
 	now := time.Unix(1000, 0)
 	r.now = func() time.Time { return now }
 	calls := 0
@@ -266,6 +258,18 @@ func TestResolveRenewsExpiredEntry(t *testing.T) {
 	}
 }
 
+// v1DockerWithProcCopy is a reader of the v1-docker fixture whose proc tree is a copy the test
+// may change; it returns that copy's path.
+func v1DockerWithProcCopy(t *testing.T) (*Reader, string) {
+	t.Helper()
+	proc := copyTree(t, filepath.Join("..", "testdata", "proc-pids", "v1-docker"))
+	r, err := New(filepath.Join("..", "testdata", "cgroup", "v1-docker"), proc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, proc
+}
+
 func TestResolveCacheBounded(t *testing.T) {
 	rc := newResolveCache(time.Second, 8)
 	now := time.Unix(0, 0)
@@ -288,11 +292,7 @@ func TestResolveCacheBounded(t *testing.T) {
 }
 
 func TestInitCacheRevalidates(t *testing.T) {
-	proc := copyTree(t, filepath.Join("..", "testdata", "proc-pids", "v1-docker"))
-	r, err := New(filepath.Join("..", "testdata", "cgroup", "v1-docker"), proc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r, proc := v1DockerWithProcCopy(t)
 	calls := 0
 	r.finder = countingFinder{fakeFinder{1001: 1000}, &calls}
 	if _, err := r.Resolve(1001); err != nil {
