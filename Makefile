@@ -7,8 +7,9 @@ BIN := bin/procfsd
 MOUNTPOINT ?= /var/lib/procfsd
 ROOTFS := build/rootfs
 
-# Debian packages the daemon, the e2e suite and the VM tests need. make deps installs only the
-# missing ones, with one apt-get update before the first install.
+# Debian packages the e2e suite, the benchmarks and the VM tests need (the daemon itself needs
+# none: only Linux's FUSE and cgroups). make deps installs only the missing ones, with one apt-get
+# update before the first install; make run does not call it.
 DEB_PACKAGES := podman runc procps nodejs python3 util-linux debootstrap busybox-static lxcfs \
 	docker.io fuse3 e2fsprogs qemu-system-x86 iptables ca-certificates
 # systemd-analyze, for the unit file's verify test (systemd/unit_test.go); PID 1 stays as it is.
@@ -43,7 +44,7 @@ deps:
 rootfs: deps
 	bash scripts/rootfs.sh $(ROOTFS)
 
-run: deps build
+run: build
 	$(BIN) serve --mountpoint $(MOUNTPOINT)
 
 fmt-check:
@@ -87,12 +88,16 @@ install-hook: build
 	sed 's#/usr/local/bin/procfsd#$(PREFIX)/bin/procfsd#' systemd/oci-hooks.d/procfsd.json > $(DESTDIR)$(OCI_HOOKS_DIR)/procfsd.json
 	chmod 0644 $(DESTDIR)$(OCI_HOOKS_DIR)/procfsd.json
 
-# A short run of every fuzz target from its seed corpus on; go test runs one target at a time.
+# A short run of every fuzz target from its seed corpus on; go test runs one target at a time,
+# so the targets are found by name and run one after the other.
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzParseSwitch$$' -fuzztime $(FUZZTIME) ./fs
-	$(GO) test -run '^$$' -fuzz '^FuzzParseStateFile$$' -fuzztime $(FUZZTIME) ./fs
-	$(GO) test -run '^$$' -fuzz '^FuzzParseState$$' -fuzztime $(FUZZTIME) ./cmd/procfsd
-	$(GO) test -run '^$$' -fuzz '^FuzzParseConfig$$' -fuzztime $(FUZZTIME) ./cmd/procfsd
+	@set -e; for f in $$(git ls-files '*_test.go' | xargs grep -l '^func Fuzz'); do \
+		pkg=./$$(dirname $$f); \
+		for name in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$f); do \
+			echo "fuzz $$pkg $$name"; \
+			$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
+		done; \
+	done
 
 test: fuzz
 
