@@ -27,7 +27,7 @@ E2E_FLAGS := -count=1 -v -p 1 -timeout 20m
 all: build
 
 build:
-	$(GO) build -o $(BIN) ./cmd/procfsd
+	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/procfsd
 
 deps:
 	@missing=(); \

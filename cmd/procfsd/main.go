@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"sort"
 )
 
@@ -22,7 +23,32 @@ type command struct {
 // commands holds every subcommand; each file registers its own in an init function, so adding
 // a subcommand touches only its file.
 var commands = map[string]command{
-	"version": {"print the version", func([]string, io.Writer) error { fmt.Println(version); return nil }},
+	"version": {"print the version and the VCS revision it was built from", func([]string, io.Writer) error {
+		fmt.Println(versionString())
+		return nil
+	}},
+}
+
+// versionString is the version, then the VCS revision and whether the tree had local changes,
+// which go build records in the binary when it builds inside a git checkout.
+func versionString() string {
+	s := "procfsd " + version
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return s
+	}
+	settings := map[string]string{}
+	for _, kv := range info.Settings {
+		settings[kv.Key] = kv.Value
+	}
+	if rev := settings["vcs.revision"]; rev != "" {
+		s += " (" + rev
+		if settings["vcs.modified"] == "true" {
+			s += ", modified"
+		}
+		s += ")"
+	}
+	return s + " " + info.GoVersion
 }
 
 // errUsage marks a bad command line: exit status 2 (SPEC §1.1).
@@ -37,6 +63,9 @@ func run(args []string, stderr io.Writer) int {
 			return 2
 		}
 		return 0
+	}
+	if args[0] == "--version" || args[0] == "-version" {
+		args = []string{"version"}
 	}
 	cmd, ok := commands[args[0]]
 	if !ok {
