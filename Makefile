@@ -22,7 +22,7 @@ UNIT_FLAGS := -race -count=1
 # the live machine, -p 1 and a timeout well inside CI's 90 minutes.
 E2E_FLAGS := -count=1 -v -p 1 -timeout 20m
 
-.PHONY: all build deps rootfs run test fmt-check vet unit e2e clean
+.PHONY: all build deps rootfs run test fmt-check vet lint unit e2e clean
 
 all: build
 
@@ -55,6 +55,12 @@ vet:
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./e2e
 
+# staticcheck at a pinned version, fetched and built by go run from the module proxy.
+STATICCHECK := $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
+lint:
+	$(STATICCHECK) ./...
+	$(STATICCHECK) -tags e2e ./e2e
+
 unit:
 	$(GO) test $(UNIT_FLAGS) ./...
 
@@ -64,7 +70,7 @@ e2e: build rootfs
 	PROCFSD_BIN=$(CURDIR)/$(BIN) PROCFSD_E2E_ROOTFS=$(CURDIR)/$(ROOTFS) \
 		$(GO) test -tags e2e $(E2E_FLAGS) ./e2e
 
-test: deps fmt-check vet unit e2e
+test: deps fmt-check vet lint unit e2e
 
 clean:
 	rm -rf bin

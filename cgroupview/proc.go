@@ -102,7 +102,7 @@ func parseStatus(b []byte) (status, error) {
 		case "Tgid:":
 			n, err := parseInt(bytes.TrimSpace(val))
 			if err != nil {
-				return st, fmt.Errorf("Tgid: %w", err)
+				return st, fmt.Errorf("parse Tgid: %w", err)
 			}
 			st.tgid = n
 		case "NSpid:":

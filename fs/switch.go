@@ -65,12 +65,6 @@ func (sw *switches) get(id string) *Entry {
 	return v.(*Entry)
 }
 
-// containerIsolated reports the switch of id: 1 unless something set it to 0.
-func (sw *switches) containerIsolated(id string) bool {
-	e := sw.get(id)
-	return e == nil || e.Isolated
-}
-
 // add records a container seen for the first time; an entry already there wins (a
 // concurrent first sight, or a value set by a hook or a write before the first read).
 func (sw *switches) add(e *Entry) *Entry {
