@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"procfsd/internal/testenv"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,27 +21,16 @@ import (
 
 // Live tests run on the host's own cgroup v1 controllers at /sys/fs/cgroup/<ctrl> as root. They
 // create cgroups named procfsd-test-<random>, move only processes they started into them, and
-// remove them in t.Cleanup. On other hosts they skip, unless PROCFSD_REQUIRE_V1=1 (set by the
-// v1 CI job) turns the skip into a failure (style.md §6.7: skips that can fail).
+// remove them in t.Cleanup. On other hosts they skip, unless PROCFSD_REQUIRE_PRIVILEGED=1 (set
+// by make test) turns the skip into a failure (internal/testenv).
 
 const liveRoot = "/sys/fs/cgroup"
 
 func requireLiveV1(t testing.TB) {
 	t.Helper()
-	reason := ""
-	switch {
-	case os.Geteuid() != 0:
-		reason = "needs root"
-	case fsMagic(liveRoot+"/memory") != 0x27e0eb: // CGROUP_SUPER_MAGIC
-		reason = "needs cgroup v1 controllers at " + liveRoot
-	}
-	if reason == "" {
-		return
-	}
-	if os.Getenv("PROCFSD_REQUIRE_V1") == "1" {
-		t.Fatalf("%s, and PROCFSD_REQUIRE_V1=1", reason)
-	}
-	t.Skip(reason)
+	testenv.RequireRoot(t)
+	testenv.Require(t, fsMagic(liveRoot+"/memory") == 0x27e0eb, // CGROUP_SUPER_MAGIC
+		"needs cgroup v1 controllers at "+liveRoot)
 }
 
 // liveCgroup is a test cgroup in every v1 controller the views read.

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"procfsd/internal/testenv"
 	"strings"
 	"sync"
 	"syscall"
@@ -16,6 +17,7 @@ import (
 // startCtlForTest serves the control socket of a server on the fixture cgroup tree.
 func startCtlForTest(t *testing.T) (*Server, string) {
 	t.Helper()
+	testenv.RequireRoot(t) // the socket answers root only
 	state := filepath.Join(t.TempDir(), "state")
 	srv := newSwitchServer(t, copyTree(t, "../testdata/native/cgroup"), state, nil)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -75,9 +77,7 @@ func TestControlSocket(t *testing.T) {
 // TestControlSocketRefusesNonRoot: even with the socket's mode opened up, the daemon answers a
 // caller other than root with an error and changes nothing.
 func TestControlSocketRefusesNonRoot(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Fatal("needs root to run a client as another user")
-	}
+	testenv.RequireRoot(t) // to run a client as another user
 	srv, state := startCtlForTest(t)
 	for _, p := range []string{filepath.Dir(state), state, filepath.Join(state, SocketName)} {
 		os.Chmod(p, 0o777)

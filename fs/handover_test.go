@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"procfsd/internal/testenv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -69,9 +70,7 @@ func (s *serving) stop(t *testing.T) {
 // mountRaw mounts a tree without serving it; cleanup unmounts it and closes the descriptor.
 func mountRaw(t testing.TB) *Conn {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Fatal("mount tests need root")
-	}
+	testenv.RequireFUSE(t)
 	dir := filepath.Join(t.TempDir(), "mnt")
 	conn, err := Mount(dir)
 	if err != nil {

@@ -23,7 +23,7 @@ vm-deps:
 	fi
 
 # -count=1: the suites read a live guest, never a cached pass. -v: the log shows every guest check.
-vm-test: vm-deps
+vm-test: vm-deps build/go.mod
 	PROCFSD_VM=1 $(or $(GO),go) test -count=1 -v -timeout $(VM_TIMEOUT) -run '^TestVM$$' ./vm
 
 vm-test-auto:

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/binary"
 	"os"
+	"procfsd/internal/testenv"
 	"strings"
 	"testing"
 
@@ -71,6 +72,7 @@ func TestCheckInit(t *testing.T) {
 
 // TestDupFuse: only /dev/fuse is adopted, and the duplicate is close-on-exec.
 func TestDupFuse(t *testing.T) {
+	testenv.RequireFUSE(t)
 	f, err := os.OpenFile("/dev/fuse", os.O_RDWR, 0)
 	if err != nil {
 		t.Fatalf("open /dev/fuse: %v", err)
@@ -97,6 +99,7 @@ func TestDupFuse(t *testing.T) {
 
 // TestAdoptStoredIncomplete: half a stored connection is refused, nothing at all is no error.
 func TestAdoptStoredIncomplete(t *testing.T) {
+	testenv.RequireFUSE(t)
 	if conn, err := adoptStored(nil, t.TempDir()); conn != nil || err != nil {
 		t.Errorf("adoptStored(nothing) = %v, %v; want nil, nil", conn, err)
 	}
