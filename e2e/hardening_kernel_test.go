@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -224,4 +225,105 @@ func TestReattachWithoutBeneath(t *testing.T) {
 		t.Errorf("the reader in the container failed %d times other than ENOTCONN: %q", errs, samples)
 	}
 	t.Logf("the host's MemTotal showed in %d reads in the container between detach and mount", other)
+}
+
+// fuseSysctls are the kernel's FUSE request timeouts (Linux 6.15), machine-global.
+var fuseSysctls = []string{"/proc/sys/fs/fuse/default_request_timeout", "/proc/sys/fs/fuse/max_request_timeout"}
+
+// setRequestTimeouts sets the FUSE request timeouts (seconds, as the sysctls take them) and
+// returns a function that puts back the values found, registered as a cleanup too. The
+// values are the machine's: the caller restores them as soon as its daemon has read them,
+// since every FUSE connection mounted meanwhile gets the timeout.
+func setRequestTimeouts(t *testing.T, def, max string) (restore func()) {
+	t.Helper()
+	var old []string
+	for _, p := range fuseSysctls {
+		b, err := os.ReadFile(p)
+		if errors.Is(err, os.ErrNotExist) {
+			t.Skipf("%s: this kernel has no FUSE request timeouts (Linux 6.15), so there is nothing to warn about", p)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		old = append(old, strings.TrimSpace(string(b)))
+	}
+	restored := false
+	restore = func() {
+		if restored {
+			return
+		}
+		restored = true
+		for i, p := range fuseSysctls {
+			if err := os.WriteFile(p, []byte(old[i]+"\n"), 0o644); err != nil {
+				t.Errorf("restore %s to %s: %v", p, old[i], err)
+			}
+		}
+	}
+	t.Cleanup(restore)
+	for i, v := range []string{def, max} {
+		if err := os.WriteFile(fuseSysctls[i], []byte(v+"\n"), 0o644); err != nil {
+			t.Fatalf("set %s to %s: %v", fuseSysctls[i], v, err)
+		}
+	}
+	t.Logf("FUSE request timeouts set to default %s, max %s (were %s, %s)", def, max, old[0], old[1])
+	return restore
+}
+
+// TestFuseRequestTimeoutWarning: a FUSE request timeout shorter than the longest pause of a
+// handover or restart (45.25 s, systemd's watchdog, stop timeout and restart delay) would let
+// the kernel abort the connection mid-restart and fail every container with ENOTCONN; the
+// daemon reads the sysctls at start, logs a warning and shows it in `procfsd status`. With the
+// timeouts off, or long enough, it says nothing.
+func TestFuseRequestTimeoutWarning(t *testing.T) {
+	const logMsg = "FUSE request timeout shorter than a restart's pause"
+	for _, tt := range []struct {
+		name, def, max string
+		warn           string // what the warning must say; "" for none
+	}{
+		{"default and max 5s", "5", "5", "fs.fuse.default_request_timeout=5, max_request_timeout=5"},
+		{"max 5s caps a long default", "600", "5", "fs.fuse.default_request_timeout=600, max_request_timeout=5"},
+		{"off", "0", "0", ""},
+		{"long enough", "600", "0", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			restore := setRequestTimeouts(t, tt.def, tt.max)
+			mnt, state := switchDirs(t)
+			d := startCtlDaemon(t, mnt, state)
+			restore() // the daemon read them before it mounted
+			logged := countLogLines(d.daemon, logMsg)
+			out := d.mustCtl(t, "status")
+			var st struct {
+				Warning string `json:"request_timeout_warning"`
+			}
+			if err := json.Unmarshal([]byte(d.mustCtl(t, "status", "-o", "json")), &st); err != nil {
+				t.Fatal(err)
+			}
+			if tt.warn == "" {
+				if logged != 0 || strings.Contains(out, "warning:") || st.Warning != "" {
+					t.Errorf("timeouts %s/%s: warned (%d log lines, status %q, json %q), want silence; output:\n%s",
+						tt.def, tt.max, logged, out, st.Warning, d.stderr)
+				}
+				return
+			}
+			if logged != 1 {
+				t.Errorf("%d log lines %q, want 1; output:\n%s", logged, logMsg, d.stderr)
+			}
+			for _, l := range d.logLines() {
+				if strings.Contains(l, logMsg) && !strings.Contains(l, `"default_request_timeout":`+tt.def) {
+					t.Errorf("log line without the default timeout %s: %s", tt.def, l)
+				}
+			}
+			line := ""
+			for _, l := range strings.Split(out, "\n") {
+				if strings.HasPrefix(l, "warning:") {
+					line = l
+				}
+			}
+			for _, want := range []string{tt.warn, "5s", "45.25s", "ENOTCONN"} {
+				if !strings.Contains(line, want) || !strings.Contains(st.Warning, want) {
+					t.Errorf("status warning %q (json %q) does not say %q", line, st.Warning, want)
+				}
+			}
+		})
+	}
 }
