@@ -169,13 +169,13 @@ func reattachUnderWatch(t *testing.T, rounds int, flags ...string) ([]string, *m
 		cur.kill(t)
 		w.waitMore(t, fmt.Sprintf("round %d: ENOTCONN in the container after the crash", i), func(_, dead int) int { return dead })
 		r := runReattach(t, mnt, flags...)
-		way := ""
+		way, fixed := "", false
 		for _, m := range r.Fixed {
 			if m.MountNS == ns && m.Target == "/proc/meminfo" {
-				way = m.Way
+				way, fixed = m.Way, true
 			}
 		}
-		if way == "" {
+		if !fixed {
 			t.Fatalf("round %d: the report does not list the container's /proc/meminfo as reattached: %+v", i, r)
 		}
 		ways = append(ways, way)
