@@ -27,6 +27,7 @@ type reattachMount struct {
 	MountNS string `json:"mntns"`
 	Target  string `json:"target"`
 	File    string `json:"file"`
+	Way     string `json:"way"`
 	Error   string `json:"error"`
 }
 
@@ -161,11 +162,12 @@ func TestReattachCommand(t *testing.T) {
 	live.alive(t)
 }
 
-// runReattach runs `procfsd reattach -o json`. Exit status 1 (some dead mount somewhere on
-// the machine stays dead) still prints the report; the tests judge their own container's.
-func runReattach(t *testing.T, mountpoint string) reattachReport {
+// runReattach runs `procfsd reattach -o json` with flags. Exit status 1 (some dead mount
+// somewhere on the machine stays dead) still prints the report; the tests judge their own
+// container's.
+func runReattach(t *testing.T, mountpoint string, flags ...string) reattachReport {
 	t.Helper()
-	cmd := exec.Command(namedTarget(t, "procfsd").bin, "reattach", "--mountpoint", mountpoint, "-o", "json")
+	cmd := exec.Command(namedTarget(t, "procfsd").bin, append([]string{"reattach", "--mountpoint", mountpoint, "-o", "json"}, flags...)...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

@@ -155,6 +155,7 @@ func (s *Server) daemonStatus() (*Status, error) {
 	if s.cfg.Kernel != nil {
 		st.Mode = ModeNative
 	}
+	st.RequestTimeoutWarning = s.cfg.RequestTimeoutWarning
 	return st, nil
 }
 

@@ -47,6 +47,9 @@ type Status struct {
 	StateDir      string `json:"state_dir"`
 	Containers    int    `json:"containers"`
 	PID           int    `json:"pid"`
+	// RequestTimeoutWarning says that the kernel's FUSE request timeout, read at start, is
+	// shorter than a handover or restart can pause requests (fs.Config).
+	RequestTimeoutWarning string `json:"request_timeout_warning,omitempty"`
 }
 
 // ErrDaemonDown means nothing answers on the control socket.

@@ -40,6 +40,10 @@ type Config struct {
 	Logger       *zap.Logger
 	// OnReady, if set, is called once the mount answers requests (systemd READY=1).
 	OnReady func()
+	// RequestTimeoutWarning, if set, is reported by status: the kernel's FUSE request timeout
+	// is shorter than a handover or restart can pause requests (README, "Running under
+	// systemd / restarts").
+	RequestTimeoutWarning string
 }
 
 // Server answers the FUSE requests. It is safe for concurrent use by many request loops.

@@ -70,17 +70,57 @@ func inNamespace(nsFD, rootFD int, f func()) error {
 	return <-errc
 }
 
-// replace puts the detached mount tree where target's dead mount is. Called in the container's
-// namespace.
-func replace(tree int, target string) error {
+// moveMountBeneath is MOVE_MOUNT_BENEATH (include/uapi/linux/mount.h, Linux 6.5), which
+// golang.org/x/sys does not define yet.
+const moveMountBeneath = 0x200
+
+// How replace put the live clone in place of a dead mount (Mount.Way).
+const (
+	// WayBeneath: the clone was mounted beneath the dead mount, which was then detached. The
+	// path shows the dead file until the detach and the live one from then on.
+	WayBeneath = "beneath"
+	// WayReplace: the dead mount was detached, then the clone mounted. Between the two calls
+	// the path shows what the dead mount covered: in a container, the host's /proc file.
+	WayReplace = "replace"
+	// WayOver: the dead mount is locked (it came with a user namespace's mount namespace) and
+	// cannot be detached; the clone went on top of it.
+	WayOver = "over"
+)
+
+// replace puts the detached mount tree where target's dead mount is, and says how. Called in
+// the container's namespace.
+//
+// With beneath, it first tries move_mount(MOVE_MOUNT_BENEATH): the clone goes between the dead
+// mount and what it covers, and detaching the dead mount then uncovers the clone, so no reader
+// ever sees the file underneath (in a container, the host's /proc/meminfo). The kernel answers
+// EINVAL both when it does not know the flag (before 6.5) and when the mount cannot have one
+// beneath it (locked, its parent the namespace's root mount, or a propagation that would cover
+// the clone again: fs/namespace.c, can_move_mount_beneath); either way the older sequence
+// follows.
+func replace(tree int, target string, beneath bool) (string, error) {
+	if beneath {
+		err := unix.MoveMount(tree, "", unix.AT_FDCWD, target, unix.MOVE_MOUNT_F_EMPTY_PATH|moveMountBeneath)
+		switch {
+		case err == nil:
+			if err := unix.Unmount(target, unix.MNT_DETACH); err != nil {
+				return "", fmt.Errorf("detach dead mount above the clone at %s: %w", target, err)
+			}
+			return WayBeneath, nil
+		case !errors.Is(err, unix.EINVAL):
+			return "", fmt.Errorf("move mount beneath %s: %w", target, err)
+		}
+	}
+	way := WayReplace
 	// EINVAL: a mount that a user namespace's mount namespace inherited is locked
 	// (MNT_LOCKED) and cannot be unmounted even by host root; the new mount then goes on top
 	// and hides it.
-	if err := unix.Unmount(target, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
-		return fmt.Errorf("unmount %s: %w", target, err)
+	if err := unix.Unmount(target, unix.MNT_DETACH); errors.Is(err, unix.EINVAL) {
+		way = WayOver
+	} else if err != nil {
+		return "", fmt.Errorf("unmount %s: %w", target, err)
 	}
 	if err := unix.MoveMount(tree, "", unix.AT_FDCWD, target, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
-		return fmt.Errorf("move mount onto %s: %w", target, err)
+		return "", fmt.Errorf("move mount onto %s: %w", target, err)
 	}
-	return nil
+	return way, nil
 }

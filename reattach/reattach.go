@@ -20,6 +20,9 @@ type Options struct {
 	Mountpoint string        // the live procfsd mount, in the caller's mount namespace
 	Proc       string        // the host's /proc (the real one: namespaces are not fixtures); default /proc
 	Timeout    time.Duration // per probe of a connection that is not ours; default 2s
+	// NoBeneath replaces dead mounts the way kernels before 6.5 must (detach, then mount),
+	// even where MOVE_MOUNT_BENEATH would avoid showing the covered file in between.
+	NoBeneath bool
 }
 
 // Report says what Run found and did. Live counts mounts that answered, Fixed lists those
@@ -37,10 +40,11 @@ type Report struct {
 
 // Mount is one procfsd mount in a container's mount namespace.
 type Mount struct {
-	PID     int    `json:"pid"`    // a process in the namespace (host PID)
-	MountNS string `json:"mntns"`  // e.g. "mnt:[4026532301]"
-	Target  string `json:"target"` // the mount point, as the process sees it
-	File    string `json:"file"`   // the tree path it shows, e.g. /proc/meminfo
+	PID     int    `json:"pid"`           // a process in the namespace (host PID)
+	MountNS string `json:"mntns"`         // e.g. "mnt:[4026532301]"
+	Target  string `json:"target"`        // the mount point, as the process sees it
+	File    string `json:"file"`          // the tree path it shows, e.g. /proc/meminfo
+	Way     string `json:"way,omitempty"` // how a fixed mount was replaced: WayBeneath, WayReplace or WayOver
 	Error   string `json:"error,omitempty"`
 }
 
@@ -200,6 +204,7 @@ func repair(o Options, ns namespace, todo []mount, liveDev string) (fixed, faile
 
 	trees := make([]int, len(todo))
 	errs := make([]error, len(todo))
+	ways := make([]string, len(todo))
 	for i, m := range todo {
 		trees[i], errs[i] = clone(o.Mountpoint, m)
 		if errs[i] == nil {
@@ -209,7 +214,7 @@ func repair(o Options, ns namespace, todo []mount, liveDev string) (fixed, faile
 	err = inNamespace(nsFD, rootFD, func() {
 		for i, m := range todo {
 			if errs[i] == nil {
-				errs[i] = replace(trees[i], m.target)
+				ways[i], errs[i] = replace(trees[i], m.target, !o.NoBeneath)
 			}
 		}
 	})
@@ -229,7 +234,9 @@ func repair(o Options, ns namespace, todo []mount, liveDev string) (fixed, faile
 		if errs[i] != nil {
 			failed = append(failed, ns.report(m, errs[i]))
 		} else {
-			fixed = append(fixed, ns.report(m, nil))
+			r := ns.report(m, nil)
+			r.Way = ways[i]
+			fixed = append(fixed, r)
 		}
 	}
 	return fixed, failed

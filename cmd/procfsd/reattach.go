@@ -24,6 +24,7 @@ func runReattach(args []string, stderr io.Writer) error {
 	fl.String("state-dir", "/run/procfsd", "the daemon's state directory (accepted for symmetry with serve)")
 	output := fl.String("o", "text", "output format: text or json")
 	timeout := fl.Duration("timeout", 2*time.Second, "how long to wait for a mount that is not procfsd's own to answer")
+	noBeneath := fl.Bool("no-beneath", false, "detach each dead mount, then mount the live one, as on kernels before 6.5, even where mounting beneath it first is possible")
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
@@ -33,7 +34,7 @@ func runReattach(args []string, stderr io.Writer) error {
 	if *output != "text" && *output != "json" {
 		return fmt.Errorf("%w: -o must be text or json, got %q", errUsage, *output)
 	}
-	r, err := reattach.Run(reattach.Options{Mountpoint: *mountpoint, Timeout: *timeout})
+	r, err := reattach.Run(reattach.Options{Mountpoint: *mountpoint, Timeout: *timeout, NoBeneath: *noBeneath})
 	if err != nil {
 		return err
 	}
@@ -54,7 +55,7 @@ func runReattach(args []string, stderr io.Writer) error {
 
 func printReattach(w io.Writer, r *reattach.Report) {
 	for _, m := range r.Fixed {
-		fmt.Fprintf(w, "reattached %s (%s) in %s, pid %d\n", m.Target, m.File, m.MountNS, m.PID)
+		fmt.Fprintf(w, "reattached %s (%s) in %s, pid %d (%s)\n", m.Target, m.File, m.MountNS, m.PID, m.Way)
 	}
 	for _, m := range r.Failed {
 		fmt.Fprintf(w, "failed %s (%s) in %s, pid %d: %s\n", m.Target, m.File, m.MountNS, m.PID, m.Error)

@@ -32,11 +32,11 @@ func TestPrintReattach(t *testing.T) {
 	var b bytes.Buffer
 	printReattach(&b, &reattach.Report{
 		Namespaces: 2, Live: 3,
-		Fixed:      []reattach.Mount{{PID: 42, MountNS: "mnt:[4026532301]", Target: "/proc/meminfo", File: "/proc/meminfo"}},
+		Fixed:      []reattach.Mount{{PID: 42, MountNS: "mnt:[4026532301]", Target: "/proc/meminfo", File: "/proc/meminfo", Way: reattach.WayBeneath}},
 		Failed:     []reattach.Mount{{PID: 43, MountNS: "mnt:[4026532302]", Target: "/proc/stat", File: "/proc/stat", Error: "move mount onto /proc/stat: permission denied"}},
 		Unanswered: []reattach.Mount{{PID: 44, MountNS: "mnt:[4026532303]", Target: "/proc/uptime", File: "/proc/uptime"}},
 	})
-	want := `reattached /proc/meminfo (/proc/meminfo) in mnt:[4026532301], pid 42
+	want := `reattached /proc/meminfo (/proc/meminfo) in mnt:[4026532301], pid 42 (beneath)
 failed /proc/stat (/proc/stat) in mnt:[4026532302], pid 43: move mount onto /proc/stat: permission denied
 no answer from /proc/uptime (/proc/uptime) in mnt:[4026532303], pid 44: alive but not served
 2 mount namespaces with procfsd mounts: 3 live, 1 reattached, 1 failed, 1 not answering

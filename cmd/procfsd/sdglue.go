@@ -129,7 +129,7 @@ func (l *lifecycle) reattach(how string) {
 	}
 	for _, m := range r.Fixed {
 		l.log.Info("reattached a dead mount", zap.Int("pid", m.PID), zap.String("mntns", m.MountNS),
-			zap.String("target", m.Target), zap.String("file", m.File))
+			zap.String("target", m.Target), zap.String("file", m.File), zap.String("way", m.Way))
 	}
 	for _, m := range r.Failed {
 		l.log.Warn("could not reattach a dead mount", zap.Int("pid", m.PID), zap.String("mntns", m.MountNS),

@@ -139,6 +139,7 @@ func serve(cfg fs.Config) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	setMinProcs()
+	cfg.RequestTimeoutWarning = checkRequestTimeouts(cfg.Logger)
 	life := newLifecycle(cfg.Logger, cfg.Mountpoint)
 	cfg.OnReady = func() {
 		life.ready()

@@ -41,5 +41,8 @@ func runStatus(args []string, stderr io.Writer) error {
 	}
 	fmt.Printf("mode:            %s\nstats_isolated:  %s\nmountpoint:      %s\nstate dir:       %s\ncontainers:      %d\npid:             %d\n",
 		st.Mode, bit(st.StatsIsolated), st.Mountpoint, st.StateDir, st.Containers, st.PID)
+	if st.RequestTimeoutWarning != "" {
+		fmt.Printf("warning:         %s\n", st.RequestTimeoutWarning)
+	}
 	return nil
 }

@@ -76,7 +76,7 @@ func supervise(cfg fs.Config, args []string) error {
 		// that dies before it serves backs off, so a broken binary or config does not spin.
 		delay := time.Duration(0)
 		if !servedBy(cfg.StateDir, cmd.Process.Pid) && time.Since(started) < 10*time.Second {
-			delay, backoff = backoff, min(2*backoff, 5*time.Second)
+			delay, backoff = backoff, min(2*backoff, maxRestartBackoff)
 		} else {
 			backoff = 50 * time.Millisecond
 		}

@@ -25,7 +25,7 @@ func runUpgrade(args []string, stderr io.Writer) error {
 	fl.SetOutput(stderr)
 	stateDir := fl.String("state-dir", "/run/procfsd", "the daemon's --state-dir")
 	fl.String("mountpoint", "/var/lib/procfsd", "the daemon's --mountpoint (unused: the state dir names the daemon)")
-	timeout := fl.Duration("timeout", 30*time.Second, "how long to wait for the new process")
+	timeout := fl.Duration("timeout", handoverPause, "how long to wait for the new process")
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
