@@ -59,16 +59,8 @@ func (s *Server) writeControl(n *node, pid int, uid uint32, data []byte) error {
 	if err != nil {
 		return err
 	}
-	c, err := s.cgroups.Resolve(pid)
+	c, err := s.authorize(n, pid, uid)
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrPermission, err)
-	}
-	self, err := userNS("/proc/self/ns/user")
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrPermission, err)
-	}
-	if err := authorizeWrite(s.cfg.ProcRoot, self, n.id, pid, uid, c); err != nil {
-		s.log.Debug("switch write refused", zap.Int("pid", pid), zap.Uint32("uid", uid), zap.Error(err))
 		return err
 	}
 	switch n.id {
@@ -88,6 +80,33 @@ func (s *Server) writeControl(n *node, pid int, uid uint32, data []byte) error {
 		return err
 	}
 	return nil
+}
+
+// authorizeOpen refuses to open a switch file for writing to a caller that may not change it,
+// as the kernel checks a sysctl's opener as well as its writer (fs/proc/proc_sysctl.c:
+// proc_sys_permission at open, sysctl_perm at write): a switch file opened by anyone and handed
+// to a privileged writer, as a set-uid program's output, changes nothing.
+func (s *Server) authorizeOpen(n *node, pid int, uid uint32) error {
+	_, err := s.authorize(n, pid, uid)
+	return err
+}
+
+// authorize returns the container of the caller (pid and uid from the FUSE request) if it may
+// change the switch of n, else an ErrPermission.
+func (s *Server) authorize(n *node, pid int, uid uint32) (*cgroupview.Container, error) {
+	c, err := s.cgroups.Resolve(pid)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrPermission, err)
+	}
+	self, err := userNS("/proc/self/ns/user")
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrPermission, err)
+	}
+	if err := authorizeWrite(s.cfg.ProcRoot, self, n.id, pid, uid, c); err != nil {
+		s.log.Debug("switch write refused", zap.Int("pid", pid), zap.Uint32("uid", uid), zap.Error(err))
+		return nil, err
+	}
+	return c, nil
 }
 
 // nsID names a namespace: the device and inode of a /proc/<pid>/ns/ file (namespaces(7)).
