@@ -131,7 +131,7 @@ func userNS(path string) (nsID, error) {
 //
 // The uid is the writer's fsuid as the kernel maps it into the FUSE connection's user namespace,
 // the mounter's, i.e. procfsd's (fs/fuse/dev.c, fuse_get_req). So root of a user namespace the
-// writer made itself (unshare -Ur) arrives as the writer's real uid, and that namespace is
+// writer made itself (unshare -Ur) arrives as the writer's uid outside it, and that namespace is
 // neither procfsd's nor the init's: the writer's own uid_map, which anyone can write, never counts.
 func authorizeWrite(procRoot string, self nsID, id uint64, pid int, uid uint32, c *cgroupview.Container) error {
 	writer, err := userNS(filepath.Join(procRoot, strconv.Itoa(pid), "ns", "user"))
