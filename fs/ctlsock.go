@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path"
 	"path/filepath"
 	"sync"
 	"time"
@@ -162,8 +163,9 @@ func (s *Server) daemonStatus() (*Status, error) {
 // ctlSetContainer sets the switch of the one container arg names: a seen container (by cgroup
 // path or runtime ID), or a cgroup path that exists on the host.
 func (s *Server) ctlSetContainer(arg string, on bool) (*Entry, error) {
-	if arg == "" {
-		return nil, errors.New("set-container: no container named")
+	arg, err := canonicalContainer(arg)
+	if err != nil {
+		return nil, fmt.Errorf("set-container: %w", err)
 	}
 	found := s.switches.find(arg)
 	switch {
@@ -178,6 +180,24 @@ func (s *Server) ctlSetContainer(arg string, on bool) (*Entry, error) {
 		}
 	}
 	return nil, fmt.Errorf("set-container: no container %q seen, and no such cgroup", arg)
+}
+
+// canonicalContainer returns the form of a ctl container argument that entries are keyed by. A
+// cgroup path is cleaned lexically ("/x/", "//x", "/x/." and "/a/../x" are all "/x", as the
+// kernel writes it in /proc/<pid>/cgroup): an alias would make an entry that readers, keyed by
+// the kernel's form, never find and the sweep, finding its directory, never drops.
+func canonicalContainer(arg string) (string, error) {
+	if arg == "" {
+		return "", errors.New("no container named")
+	}
+	if arg[0] != '/' {
+		return arg, nil // a runtime container ID
+	}
+	p := path.Clean(arg)
+	if p == "/" {
+		return "", fmt.Errorf("%q is the root cgroup, which has no container switch", arg)
+	}
+	return p, nil
 }
 
 // candidatePaths are the cgroups arg may name: itself, or for a full 64-digit runtime ID the

@@ -99,6 +99,12 @@ func (r *rawFS) Open(_ <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut) fuse
 	case in.Flags&syscall.O_ACCMODE != syscall.O_RDONLY && n.kind != kindControl:
 		return fuse.EACCES
 	}
+	if in.Flags&syscall.O_ACCMODE != syscall.O_RDONLY {
+		r.srv.mayBlock() // the opener's /proc files are read
+		if err := r.srv.authorizeOpen(n, int(in.Caller.Pid), in.Caller.Uid); err != nil {
+			return r.srv.status(err)
+		}
+	}
 	out.Fh = r.srv.open(n, int(in.Caller.Pid), in.Caller.Uid)
 	// Direct I/O: every read reaches us, so each reader gets its own container's numbers.
 	// NOFLUSH: close() sends no FLUSH round trip; there is nothing to flush.

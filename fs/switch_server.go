@@ -52,6 +52,11 @@ func (s *Server) initSwitches() error {
 	for i := range st.Containers {
 		e := st.Containers[i]
 		e.Mode = ""
+		if id, err := canonicalContainer(e.ID); err != nil || id != e.ID {
+			// Saved for an alias of a cgroup path by an older procfsd: it never applied.
+			s.log.Info("switch saved for an alias of a cgroup path dropped", zap.String("container", e.ID))
+			continue
+		}
 		if !s.cgroups.Exists(e.container()) {
 			s.log.Info("container gone while stopped; switch dropped", zap.String("container", e.ID))
 			continue
