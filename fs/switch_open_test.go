@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"procfsd/internal/testenv"
 	"strings"
 	"syscall"
 	"testing"
@@ -13,9 +14,7 @@ import (
 // open its file for writing, as with the kernel's sysctls, so that it cannot hand the open file
 // to a privileged writer (a set-uid program's output); reading stays open to everyone.
 func TestSwitchOpenForWriteNeedsTheRightCaller(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("mounts FUSE and runs a process as nobody: needs root")
-	}
+	testenv.RequireFUSE(t) // mounts FUSE and runs a process as nobody
 	srv, dir := mountForTest(t, Config{StatsIsolated: true})
 	for _, name := range []string{"stats_isolated", "container_stats_isolated"} {
 		file := filepath.Join(dir, "proc/sys/kernel", name)
