@@ -46,12 +46,12 @@ var errNotDocker = errors.New("no Docker metadata")
 // engine does not know the ID.
 func dockerSwitch(dataRoot, id string) (isolated, set bool, err error) {
 	p := filepath.Join(dataRoot, "containers", id, "config.v2.json")
-	b, err := os.ReadFile(p)
+	b, err := readFileLimit(p, maxDockerConfig)
 	if errors.Is(err, os.ErrNotExist) {
 		return true, false, fmt.Errorf("read %s: %w", p, errNotDocker)
 	}
 	if err != nil {
-		return true, false, fmt.Errorf("read %s: %w", p, err)
+		return true, false, err
 	}
 	return parseDockerConfig(b, id)
 }

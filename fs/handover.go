@@ -266,26 +266,49 @@ func encodeHistory(w io.Writer, h History) error {
 
 // LoadHistory imports the history saved under --state-dir, if there is one. A restart without
 // a handover (crash, plain restart) then continues the containers' counters and averages.
+// The history file and the clock journal are judged each on its own: an unusable file (an
+// error, returned after the import) still leaves the journal's clocks, so /proc/stat does not
+// go back (SPEC §2.3) because the other source was damaged; a damaged journal slot is skipped
+// by its checksum and leaves the file's clock.
 func (s *Server) LoadHistory() error {
 	if s.cfg.StateDir == "" {
 		return nil
 	}
-	b, err := os.ReadFile(filepath.Join(s.cfg.StateDir, historyName))
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("read history: %w", err)
+	h, err := s.readHistory()
+	journalled := 0
+	if j := s.clockJournal(); j != nil {
+		j.prune(func(ch ContainerHistory) bool { return !s.cgroups.Exists(&ch.Container) })
+		clocks := j.all()
+		journalled = len(clocks)
+		h.Containers = newerClocks(h.Containers, clocks)
+	}
+	s.ImportHistory(h)
+	if err != nil {
+		return fmt.Errorf("%w; load averages start afresh, /proc/stat continues from the clock journal's %d containers",
+			err, journalled)
+	}
+	return nil
+}
+
+// readHistory reads and decodes the history file: an empty history when there is none, and
+// with an error when it cannot be used, whole (it is replaced whole, so a damaged one is not
+// trusted in part).
+func (s *Server) readHistory() (History, error) {
+	path := filepath.Join(s.cfg.StateDir, historyName)
+	b, err := readFileLimit(path, maxHistoryFile)
+	if errors.Is(err, os.ErrNotExist) {
+		return History{}, nil
+	}
+	if err != nil {
+		return History{}, fmt.Errorf("history file unusable: %w", err)
 	}
 	var h History
 	if len(b) > 0 {
 		if err := json.Unmarshal(b, &h); err != nil {
-			return fmt.Errorf("decode history %s: %w", filepath.Join(s.cfg.StateDir, historyName), err)
+			return History{}, fmt.Errorf("history file unusable: decode %s: %w", path, err)
 		}
 	}
-	if j := s.clockJournal(); j != nil {
-		j.prune(func(ch ContainerHistory) bool { return !s.cgroups.Exists(&ch.Container) })
-		h.Containers = newerClocks(h.Containers, j.all())
-	}
-	s.ImportHistory(h)
-	return nil
+	return h, nil
 }
 
 // newerClocks merges the clock journal's entries into the saved history: a container's clock

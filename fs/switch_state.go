@@ -26,12 +26,12 @@ var errCorruptState = errors.New("corrupt state file")
 
 // loadState reads the state file; (nil, nil) when there is none yet.
 func loadState(path string) (*savedState, error) {
-	b, err := os.ReadFile(path)
+	b, err := readFileLimit(path, maxStateFile)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: read %s: %w", errCorruptState, path, err)
+		return nil, fmt.Errorf("%w: %w", errCorruptState, err)
 	}
 	return parseState(b)
 }

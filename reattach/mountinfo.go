@@ -3,10 +3,38 @@ package reattach
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
+	"os"
 	"strconv"
 	"strings"
 )
+
+// maxMountinfo bounds the mount table read of another mount namespace. A container makes its
+// own mounts (up to fs.mount-max, 100,000 by default, each with paths of up to PATH_MAX), so
+// read whole its table could reach hundreds of MiB in the daemon. A busy Kubernetes pod has a
+// few hundred mounts (under 100 KiB); a nested engine with 1,000 containers a few MiB.
+const maxMountinfo = 64 << 20
+
+var errTooLarge = errors.New("mount table larger than the read bound")
+
+// readMountinfo reads a /proc/<pid>/mountinfo, at most maxMountinfo bytes.
+func readMountinfo(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxMountinfo+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if len(b) > maxMountinfo {
+		return nil, fmt.Errorf("read %s: %w (%d bytes)", path, errTooLarge, maxMountinfo)
+	}
+	return b, nil
+}
 
 // mount is one line of /proc/<pid>/mountinfo (Documentation/filesystems/proc.rst, 3.5).
 type mount struct {

@@ -26,7 +26,8 @@ type Options struct {
 }
 
 // Report says what Run found and did. Live counts mounts that answered, Fixed lists those
-// replaced by a clone of the live mount, Failed the dead ones that stay dead, and Unanswered
+// replaced by a clone of the live mount, Failed the dead ones that stay dead (and, without a
+// Target, namespaces whose mount table is over the read bound, left alone), and Unanswered
 // those whose connection is alive but not served (another daemon's, stopped or restarting):
 // not dead, so not replaced.
 type Report struct {
@@ -73,11 +74,11 @@ func Run(o Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	nss, err := scan(o.Proc)
+	nss, unreadable, err := scan(o.Proc)
 	if err != nil {
 		return nil, err
 	}
-	r := &Report{Mountpoint: mnt, Namespaces: len(nss), Fixed: []Mount{}, Failed: []Mount{}, Unanswered: []Mount{}}
+	r := &Report{Mountpoint: mnt, Namespaces: len(nss), Fixed: []Mount{}, Failed: unreadable, Unanswered: []Mount{}}
 	// A connection is dead or alive as a whole: probe each device once, so that an unserved
 	// connection costs one timeout, not one per mount.
 	state := map[string]error{liveDev: nil}
@@ -141,15 +142,16 @@ func liveMount(o Options) (string, error) {
 }
 
 // scan lists the mount namespaces other than the caller's that hold procfsd mounts, each with
-// its topmost procfsd mounts, in PID order.
-func scan(proc string) ([]namespace, error) {
+// its topmost procfsd mounts, in PID order. A namespace whose mount table is over
+// maxMountinfo is left alone and listed in unreadable (one Mount without a target each).
+func scan(proc string) (nss []namespace, unreadable []Mount, err error) {
 	self, err := os.Readlink(filepath.Join(proc, "self", "ns", "mnt"))
 	if err != nil {
-		return nil, fmt.Errorf("read own mount namespace: %w", err)
+		return nil, nil, fmt.Errorf("read own mount namespace: %w", err)
 	}
 	ents, err := os.ReadDir(proc)
 	if err != nil {
-		return nil, fmt.Errorf("list processes: %w", err)
+		return nil, nil, fmt.Errorf("list processes: %w", err)
 	}
 	var pids []int
 	for _, e := range ents {
@@ -159,27 +161,32 @@ func scan(proc string) ([]namespace, error) {
 	}
 	sort.Ints(pids)
 	seen := map[string]bool{self: true}
-	var out []namespace
+	unreadable = []Mount{}
 	for _, pid := range pids {
 		dir := filepath.Join(proc, strconv.Itoa(pid))
 		id, err := os.Readlink(filepath.Join(dir, "ns", "mnt"))
 		if err != nil || seen[id] {
 			continue // exited, or a kernel thread, or a namespace already read
 		}
-		b, err := os.ReadFile(filepath.Join(dir, "mountinfo"))
+		b, err := readMountinfo(filepath.Join(dir, "mountinfo"))
+		if errors.Is(err, errTooLarge) {
+			seen[id] = true
+			unreadable = append(unreadable, Mount{PID: pid, MountNS: id, Error: err.Error()})
+			continue
+		}
 		if err != nil {
 			continue // exited since
 		}
 		seen[id] = true
 		ms, err := parseMountinfo(b)
 		if err != nil {
-			return nil, fmt.Errorf("read mounts of pid %d: %w", pid, err)
+			return nil, nil, fmt.Errorf("read mounts of pid %d: %w", pid, err)
 		}
 		if ms = topmost(ms, FSType); len(ms) > 0 {
-			out = append(out, namespace{id: id, pid: pid, mounts: ms})
+			nss = append(nss, namespace{id: id, pid: pid, mounts: ms})
 		}
 	}
-	return out, nil
+	return nss, unreadable, nil
 }
 
 // repair replaces the dead mounts todo of ns, then probes each again: fixed means it now
