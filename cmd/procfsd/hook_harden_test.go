@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -165,4 +166,77 @@ func TestHookUnansweredDaemon(t *testing.T) {
 			t.Errorf("--fail-closed: %v, stderr %q; want the daemon down", err, stderr.String())
 		}
 	}
+}
+
+// TestMountSetPlaceAndClose: a clone is placed on the target descriptor read-only, also where
+// the read-only flag is set by a remount after the move (kernels without mount_setattr), and
+// close unmounts exactly what was placed. It runs in a private mount namespace of its own.
+func TestMountSetPlaceAndClose(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounts need root")
+	}
+	dir := t.TempDir()
+	src, dst := filepath.Join(dir, "src"), filepath.Join(dir, "dst")
+	for _, p := range []string{src, dst} {
+		if err := os.WriteFile(p, []byte(p), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	done := make(chan struct{})
+	go func() {
+		// The thread is never unlocked: it ends with the goroutine, namespace and all.
+		defer close(done)
+		runtime.LockOSThread()
+		if err := unix.Unshare(unix.CLONE_NEWNS | unix.CLONE_FS); err != nil {
+			t.Errorf("unshare: %v", err)
+			return
+		}
+		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+			t.Errorf("make / private: %v", err)
+			return
+		}
+		for _, remount := range []bool{false, true} {
+			tr, err := clone(src, "dst", false)
+			if err != nil {
+				t.Errorf("clone: %v", err)
+				return
+			}
+			if remount {
+				// As on a kernel without mount_setattr: a writable clone, remounted once moved.
+				unix.Close(tr.fd)
+				if tr.fd, err = unix.OpenTree(unix.AT_FDCWD, src, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC); err != nil {
+					t.Errorf("open_tree: %v", err)
+					return
+				}
+				tr.remount = true
+			}
+			target, err := unix.Open(dst, unix.O_PATH|unix.O_CLOEXEC, 0)
+			if err != nil {
+				t.Errorf("open target: %v", err)
+				return
+			}
+			var set mountSet
+			err = set.place(tr, target)
+			unix.Close(target)
+			if err != nil {
+				t.Errorf("place (remount %v): %v", remount, err)
+				return
+			}
+			if b, err := os.ReadFile(dst); err != nil || string(b) != src {
+				t.Errorf("remount %v: dst reads %q, %v; want the source's content", remount, b, err)
+			}
+			if err := os.WriteFile(dst, nil, 0o644); !errors.Is(err, unix.EROFS) {
+				t.Errorf("remount %v: write to the mount: %v, want EROFS", remount, err)
+			}
+			set.close()
+			if b, err := os.ReadFile(dst); err != nil || string(b) != dst {
+				t.Errorf("remount %v: after close dst reads %q, %v; want its own content", remount, b, err)
+			}
+			if err := set.place(tr, target); !errors.Is(err, errSetClosed) {
+				t.Errorf("place after close: %v", err)
+			}
+			unix.Close(tr.fd)
+		}
+	}()
+	<-done
 }
