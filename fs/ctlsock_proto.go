@@ -4,8 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 )
 
@@ -52,11 +55,14 @@ type Status struct {
 	RequestTimeoutWarning string `json:"request_timeout_warning,omitempty"`
 }
 
-// ErrDaemonDown means nothing answers on the control socket.
+// ErrDaemonDown means nothing answers on the control socket: no daemon listens, or it drops
+// the connection, or it gives no answer in time (a stopped daemon's socket still accepts
+// connections into its backlog).
 var ErrDaemonDown = errors.New("procfsd daemon not reachable")
 
 // Call sends req to the daemon whose --state-dir is stateDir and returns its response; a
-// response carrying an error is returned as an error.
+// response carrying an error is returned as an error. The whole exchange takes at most
+// timeout.
 func Call(stateDir string, req Request, timeout time.Duration) (*Response, error) {
 	sock := filepath.Join(stateDir, SocketName)
 	conn, err := net.DialTimeout("unix", sock, timeout)
@@ -66,10 +72,14 @@ func Call(stateDir string, req Request, timeout time.Duration) (*Response, error
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(timeout))
 	if err := json.NewEncoder(conn).Encode(req); err != nil {
-		return nil, fmt.Errorf("send %s request: %w", req.Op, err)
+		return nil, fmt.Errorf("%w: send %s request: %w", ErrDaemonDown, req.Op, err)
 	}
 	var resp Response
 	if err := json.NewDecoder(conn).Decode(&resp); err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+			errors.Is(err, syscall.ECONNRESET) {
+			return nil, fmt.Errorf("%w: no answer to %s: %w", ErrDaemonDown, req.Op, err)
+		}
 		return nil, fmt.Errorf("read %s response: %w", req.Op, err)
 	}
 	if resp.Error != "" {

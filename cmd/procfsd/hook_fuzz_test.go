@@ -68,12 +68,13 @@ func FuzzParseState(f *testing.F) {
 	})
 }
 
-// FuzzParseConfig: a config either gives a clean absolute rootfs and the annotations, or is
-// an error with nothing returned.
+// FuzzParseConfig: a config either gives a clean absolute rootfs other than / and the
+// annotations, or is an error with nothing returned.
 func FuzzParseConfig(f *testing.F) {
 	f.Add(readSeed(f, "podman-config.json"))
 	f.Add(readSeed(f, "relative-root-config.json"))
 	f.Add([]byte(`{"root":{"path":"../../x"},"annotations":{"a":"b"}}`))
+	f.Add([]byte(`{"root":{"path":"../../../.."}}`))
 	st, err := parseState(readSeed(f, "podman-state.json"))
 	if err != nil {
 		f.Fatal(err)
@@ -83,7 +84,7 @@ func FuzzParseConfig(f *testing.F) {
 		if (err == nil) == (c == nil) {
 			t.Fatalf("parseConfig: %v with error %v", c, err)
 		}
-		if err == nil && (!filepath.IsAbs(c.Rootfs) || filepath.Clean(c.Rootfs) != c.Rootfs || c.ID != st.ID) {
+		if err == nil && (!filepath.IsAbs(c.Rootfs) || filepath.Clean(c.Rootfs) != c.Rootfs || c.Rootfs == "/" || c.ID != st.ID) {
 			t.Fatalf("parseConfig gave rootfs %q id %q", c.Rootfs, c.ID)
 		}
 	})

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -41,7 +42,8 @@ func parseState(b []byte) (*specs.State, error) {
 
 // parseConfig decodes the bundle's config.json into the container the hook works on. The
 // annotations are the config's (runtime-spec config.md), with the state's filling gaps; root.path
-// is relative to the bundle unless absolute.
+// is relative to the bundle unless absolute. A relative root.path must stay inside the bundle
+// ("../../.." would make the host's / the rootfs), and no root.path may name / itself.
 func parseConfig(st *specs.State, b []byte) (*hookContainer, error) {
 	var spec specs.Spec
 	if err := json.Unmarshal(b, &spec); err != nil {
@@ -53,8 +55,14 @@ func parseConfig(st *specs.State, b []byte) (*hookContainer, error) {
 	c := &hookContainer{ID: st.ID, Bundle: st.Bundle, Rootfs: spec.Root.Path, Annotations: map[string]string{}}
 	if !filepath.IsAbs(c.Rootfs) {
 		c.Rootfs = filepath.Join(st.Bundle, c.Rootfs)
+		if !inside(filepath.Clean(st.Bundle), c.Rootfs) {
+			return nil, fmt.Errorf("parse %s/config.json: root.path %q leaves the bundle", st.Bundle, spec.Root.Path)
+		}
 	}
 	c.Rootfs = filepath.Clean(c.Rootfs)
+	if c.Rootfs == "/" {
+		return nil, fmt.Errorf("parse %s/config.json: root.path %q is the host's /", st.Bundle, spec.Root.Path)
+	}
 	for k, v := range st.Annotations {
 		c.Annotations[k] = v
 	}
@@ -62,4 +70,10 @@ func parseConfig(st *specs.State, b []byte) (*hookContainer, error) {
 		c.Annotations[k] = v
 	}
 	return c, nil
+}
+
+// inside reports whether the clean path p is dir or lies under it, lexically.
+func inside(dir, p string) bool {
+	rel, err := filepath.Rel(dir, p)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
 }
