@@ -97,7 +97,7 @@ func (s *Server) sampleContainer(id string, st *containerState, now time.Time) {
 		active, _, err = s.cgroups.ActiveSince(c, &st.idle)
 	}
 	if (!sampled || err != nil) && !s.cgroups.Exists(c) {
-		s.states.drop(id)
+		s.states.drop(id, st)
 		s.switches.drop(id)
 		s.log.Info("container gone; state dropped", zap.String("container", id))
 		return

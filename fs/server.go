@@ -91,6 +91,10 @@ func New(cfg Config) (*Server, error) {
 	s.fs = &rawFS{RawFileSystem: defaultRaw(), srv: s, tree: s.tree, mtime: time.Now()}
 	s.hostIsolated.Store(cfg.StatsIsolated)
 	s.states.init()
+	s.states.alive = func(pid int, start uint64) bool {
+		st, err := cgroupview.ProcessStart(cfg.ProcRoot, pid)
+		return err == nil && st == start
+	}
 	s.saveKick = make(chan struct{}, 1)
 	if err := s.initSwitches(); err != nil {
 		return nil, err
