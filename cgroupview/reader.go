@@ -20,10 +20,13 @@ type Reader struct {
 	v1         map[string]string // v1 controller → its hierarchy directory (Legacy, Hybrid)
 	unified    string            // v2 hierarchy directory, "" when there is none
 
-	finder   initFinder
-	resolved *resolveCache
-	inits    initCache
-	now      func() time.Time
+	finder initFinder
+	// threadStat: procRoot is a procfs, whose <tid>/task/<tid>/stat countStates reads
+	// (threadState).
+	threadStat bool
+	resolved   *resolveCache
+	inits      initCache
+	now        func() time.Time
 }
 
 // New detects the layout under cgroupRoot (see DetectMode) and finds its hierarchies: each v1
@@ -51,6 +54,9 @@ func New(cgroupRoot, procRoot string) (*Reader, error) {
 		if r.v1, err = findV1(cgroupRoot); err != nil {
 			return nil, err
 		}
+	}
+	if _, err := os.Stat(filepath.Join(procRoot, "self", "task")); err == nil {
+		r.threadStat = true
 	}
 	scan := scanFinder{procRoot: procRoot}
 	r.finder = scan
