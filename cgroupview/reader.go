@@ -20,13 +20,14 @@ type Reader struct {
 	v1         map[string]string // v1 controller → its hierarchy directory (Legacy, Hybrid)
 	unified    string            // v2 hierarchy directory, "" when there is none
 
-	finder initFinder
+	finder   initFinder
+	resolved *resolveCache
+	inits    initCache
+	now      func() time.Time
+
 	// threadStat: procRoot is a procfs, whose <tid>/task/<tid>/stat countStates reads
 	// (threadState).
 	threadStat bool
-	resolved   *resolveCache
-	inits      initCache
-	now        func() time.Time
 }
 
 // New detects the layout under cgroupRoot (see DetectMode) and finds its hierarchies: each v1
