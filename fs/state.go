@@ -19,6 +19,8 @@ type containerState struct {
 	container atomic.Pointer[cgroupview.Container]
 	lastRead  atomic.Int64         // unix nanoseconds of the last render
 	idle      cgroupview.IdleProof // the load sampler's alone (loadavg.go)
+	plan      samplePlan           // the load sampler's alone (loadavg_budget.go)
+	every     atomic.Int32         // the sampler counts the threads every this many intervals (0: 1)
 
 	mu    sync.Mutex // guards clock, load, the last sample and the journal fields
 	clock proc.CPUClock
@@ -196,13 +198,21 @@ func (st *containerState) sampledLoadavg(now time.Time, maxAge time.Duration) (l
 
 // sampleLoad feeds one sample, taken at now, to the load averages, if the container has any.
 func (st *containerState) sampleLoad(a cgroupview.Activity, now time.Time) {
+	st.sampleLoadN(a, 1, now)
+}
+
+// sampleLoadN is sampleLoad for a sample that stands for n intervals (proc.Loadavg.SampleN).
+func (st *containerState) sampleLoadN(a cgroupview.Activity, n int, now time.Time) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if st.load != nil {
-		st.load.Sample(a.Active())
+		st.load.SampleN(a.Active(), n)
 		st.running, st.sampledAt = a.Running, now
 	}
 }
+
+// sampledEvery is how many intervals apart the sampler counts the container's threads.
+func (st *containerState) sampledEvery() int { return max(1, int(st.every.Load())) }
 
 func (st *containerState) hasLoad() bool {
 	st.mu.Lock()
