@@ -3,10 +3,14 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -147,4 +151,155 @@ func TestRestartedContainerStartsAfresh(t *testing.T) {
 	if r.load.avg[2] > 1.5 {
 		t.Errorf("third container's first loadavg %q: carried over", r.load.text)
 	}
+}
+
+// helperThreads starts N threads that sleep until killed, prints "ready" once the process has
+// them all, and waits.
+func helperThreads(args []string) error {
+	if len(args) != 1 {
+		return fmt.Errorf("usage: threads N")
+	}
+	n, err := strconv.Atoi(args[0])
+	if err != nil {
+		return err
+	}
+	debug.SetMaxThreads(n + 1000)
+	for range n {
+		go func() {
+			// Locked to its thread and blocked in a system call: each goroutine holds a
+			// thread of its own, asleep (state S).
+			runtime.LockOSThread()
+			for {
+				syscall.Syscall(syscall.SYS_PAUSE, 0, 0, 0)
+			}
+		}()
+	}
+	for {
+		ents, err := os.ReadDir("/proc/self/task")
+		if err != nil {
+			return err
+		}
+		if len(ents) >= n {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	fmt.Println("ready")
+	select {}
+}
+
+// cpuTicks is a process's user plus system time, in USER_HZ ticks (proc(5) fields 14, 15).
+func cpuTicks(t *testing.T, pid int) uint64 {
+	t.Helper()
+	b := readFile(t, fmt.Sprintf("/proc/%d/stat", pid))
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	utime, err1 := strconv.ParseUint(f[11], 10, 64)
+	stime, err2 := strconv.ParseUint(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		t.Fatalf("/proc/%d/stat: %q", pid, b)
+	}
+	return utime + stime
+}
+
+// samplerStatus runs `procfsd status -o json` against h and returns its load sampler part.
+func samplerStatus(t *testing.T, h *hoDaemon) (sampler struct {
+	BudgetPercent float64 `json:"budget_percent"`
+	CostPercent   float64 `json:"cost_percent"`
+	SampledLess   []struct {
+		Container string `json:"container"`
+		Every     int    `json:"every"`
+	} `json:"sampled_less"`
+}) {
+	t.Helper()
+	out, err := exec.Command(h.bin, "status", "-o", "json", "--state-dir", h.state).Output()
+	if err != nil {
+		t.Fatalf("procfsd status: %v", err)
+	}
+	var st struct {
+		LoadSampler *json.RawMessage `json:"load_sampler"`
+	}
+	if err := json.Unmarshal(out, &st); err != nil || st.LoadSampler == nil {
+		t.Fatalf("procfsd status printed %s (%v): no load_sampler", out, err)
+	}
+	if err := json.Unmarshal(*st.LoadSampler, &sampler); err != nil {
+		t.Fatal(err)
+	}
+	return sampler
+}
+
+// TestSamplerBudget: a container of 8000 sleeping threads, whose every count reads 8000
+// /proc/<tid>/stat files, must not hold the daemon at a third of a CPU at a 1 s interval. The
+// sampler counts it less often, says so in its log and in `procfsd status`, keeps its own
+// reported cost near its 5 % budget and the daemon's CPU time low, and the container's
+// loadavg is still served from the samples.
+func TestSamplerBudget(t *testing.T) {
+	// startHoDaemon: a daemon at a 1 s interval whose mount no other run of the suite detaches.
+	h := startHoDaemon(t, false)
+	d := h.daemon
+	cg := newCgroup(t, limits{memory: 2 << 30})
+	c := newUnshareContainer(t, d, "threads", cg, cg)
+	const threads = 8000
+	lines, _ := background(t, c, "env", helperEnv+"=threads", selfExe(t), strconv.Itoa(threads))
+	select {
+	case l := <-lines:
+		if l != "ready" {
+			t.Fatalf("thread helper printed %q", l)
+		}
+	case <-time.After(120 * time.Second):
+		t.Fatal("thread helper not ready after 120s")
+	}
+	readLoad := func() loadavgLine {
+		t.Helper()
+		l, err := parseLoadavg([]byte(mustRun(t, c, "cat", "/proc/loadavg")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.total < threads || l.avg[0] > 4 || l.running > 4 {
+			t.Errorf("loadavg %q: want at least %d threads, next to none of them running", l.text, threads)
+		}
+		return l
+	}
+	readLoad() // the sampler counts a container from its first loadavg read on
+
+	poll(t, 30*time.Second, "status names the container as sampled less often", func() error {
+		for _, e := range samplerStatus(t, h).SampledLess {
+			if e.Container == cg.path && e.Every > 1 {
+				return nil
+			}
+		}
+		return notYet("not listed")
+	})
+	logged := false
+	for _, l := range d.logLines() {
+		logged = logged || strings.Contains(l, "sampled less often") && strings.Contains(l, `"container":"`+cg.path+`"`)
+	}
+	if !logged {
+		t.Errorf("no log line says %s is sampled less often; log:\n%s", cg.path, tail(d.stderr.String(), 20))
+	}
+
+	// Ten seconds of the daemon's CPU time, the container reading its loadavg meanwhile.
+	t0, c0 := time.Now(), cpuTicks(t, d.pid())
+	for time.Since(t0) < 10*time.Second {
+		readLoad()
+		poll(t, 5*time.Second, "a second passes", func() error {
+			if time.Since(t0) < 10*time.Second && time.Since(t0)%time.Second > 100*time.Millisecond {
+				return notYet("")
+			}
+			return nil
+		})
+	}
+	share := float64(cpuTicks(t, d.pid())-c0) / userHZ / time.Since(t0).Seconds()
+	st := samplerStatus(t, h)
+	t.Logf("daemon used %.1f%% of a CPU over %v; the sampler reports %.1f%% (budget %g%%), sampled less: %+v",
+		100*share, time.Since(t0).Round(time.Millisecond), st.CostPercent, st.BudgetPercent, st.SampledLess)
+	if st.BudgetPercent != 5 {
+		t.Errorf("sampler budget %g%%, want the default 5%%", st.BudgetPercent)
+	}
+	if st.CostPercent > 2*st.BudgetPercent {
+		t.Errorf("the sampler reports %.1f%% of a CPU, over twice its budget of %g%%", st.CostPercent, st.BudgetPercent)
+	}
+	if share > 0.15 {
+		t.Errorf("the daemon used %.1f%% of a CPU with one container of %d sleeping threads at a 1 s interval", 100*share, threads)
+	}
+	d.alive(t)
 }
