@@ -120,9 +120,8 @@ func (s *Server) sampleContainer(id string, st *containerState, now time.Time) {
 		}
 		intervals = n
 		t0 := threadCPU()
-		var counted bool
-		active, counted, err = s.cgroups.ActiveSince(c, &st.idle)
-		if counted && err == nil {
+		active, _, err = s.cgroups.ActiveSince(c, &st.idle)
+		if err == nil {
 			st.plan.observe(threadCPU() - t0)
 		}
 	}

@@ -25,10 +25,17 @@ const maxEvery = 60
 // samplePlan is how often the load sampler counts one container's threads. The sampler's
 // alone, like containerState.idle, except every, which readers of loadavg read too.
 type samplePlan struct {
-	cost     time.Duration // CPU time of a full count, a moving average of the last ones
-	waited   int           // passes since the container was last sampled
-	degraded bool          // logged as counted less often than every interval
+	cost     time.Duration // CPU time of a sample, the mean of the last ones (observe)
+	spent    time.Duration // CPU time of the last calls samples
+	calls    int
+	waited   int  // passes since the container was last sampled
+	degraded bool // logged as counted less often than every interval
 }
+
+// costWindow is how many samples the cost is the mean of, between half and all of it: a few
+// full counts of an idle container among its cheap samples (cgroupview.ActiveSince
+// counts in full at least every sixth).
+const costWindow = 24
 
 // due reports whether this pass samples the container, and how many intervals the sample
 // stands for.
@@ -41,13 +48,16 @@ func (p *samplePlan) due(every int) (n int, ok bool) {
 	return n, true
 }
 
-// observe records the CPU time of a full count.
+// observe records the CPU time of a sample: a full count, or the run time read that proves
+// an idle container still idle. The first sample sets the cost alone, so a container that is
+// costly from the start is planned for at the next pass.
 func (p *samplePlan) observe(d time.Duration) {
-	if p.cost == 0 {
-		p.cost = d
-		return
+	if p.calls >= costWindow {
+		p.spent, p.calls = p.spent/2, p.calls/2
 	}
-	p.cost = (p.cost + d) / 2
+	p.spent += d
+	p.calls++
+	p.cost = p.spent / time.Duration(p.calls)
 }
 
 // threadCPU is the CPU time of the calling thread; the caller is locked to its thread.

@@ -78,3 +78,24 @@ func TestSamplePlanDue(t *testing.T) {
 		t.Errorf("samples standing for %v intervals, want [3 3]", got)
 	}
 }
+
+// TestSamplePlanCost: the cost planned for is the mean CPU time of the container's recent
+// samples, so an idle container, counted in full one sample in six, is planned at about a
+// sixth of a count; the first sample alone sets it.
+func TestSamplePlanCost(t *testing.T) {
+	var p samplePlan
+	p.observe(90 * time.Millisecond)
+	if p.cost != 90*time.Millisecond {
+		t.Fatalf("cost after one count %v, want 90ms", p.cost)
+	}
+	for i := range 120 {
+		d := 10 * time.Microsecond
+		if i%6 == 5 {
+			d = 90 * time.Millisecond
+		}
+		p.observe(d)
+		if i >= 24 && (p.cost < 10*time.Millisecond || p.cost > 22*time.Millisecond) {
+			t.Fatalf("sample %d: cost %v, want about 15ms", i, p.cost)
+		}
+	}
+}
