@@ -42,7 +42,8 @@ type containerState struct {
 	// states is the table this state belongs to, for its clock journal.
 	states *containerStates
 	// initPID and initStart name the container's init (cgroupview.Container): the identity of
-	// the container that this history belongs to, next to its cgroup path (newInit).
+	// the container that this history belongs to, next to its cgroup path (newInit). Guarded
+	// by mu.
 	initPID   int
 	initStart uint64
 }
