@@ -88,7 +88,7 @@ func (s *Server) sampleOnce(now time.Time) {
 	// come (loadavg_budget.go).
 	var list []planned
 	for _, e := range order {
-		if e.st.hasLoad() {
+		if v, ok := s.states.m.Load(e.id); ok && v == e.st && e.st.hasLoad() { // not dropped
 			list = append(list, planned{e.id, e.st})
 		}
 	}
