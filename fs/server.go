@@ -103,6 +103,9 @@ func New(cfg Config) (*Server, error) {
 		st, err := cgroupview.ProcessStart(cfg.ProcRoot, pid)
 		return err == nil && st == start
 	}
+	// A new container's first read must not be served the old one's thread counts, up to
+	// tasksTTL old: a loadavg started from them starts from the old count.
+	s.states.replaced = func(id string) { s.cache.views.Delete(id) }
 	s.saveKick = make(chan struct{}, 1)
 	if err := s.initSwitches(); err != nil {
 		return nil, err

@@ -58,6 +58,9 @@ type containerStates struct {
 	// alive reports whether the process pid started at start (clock ticks after boot) still
 	// runs; nil counts every process as gone.
 	alive func(pid int, start uint64) bool
+	// replaced, when set, is called with the ID of a container whose state get replaced by a
+	// new container's.
+	replaced func(id string)
 }
 
 func (cs *containerStates) init() {}
@@ -82,6 +85,9 @@ func (cs *containerStates) get(c *cgroupview.Container) *containerState {
 		}
 		if !cs.m.CompareAndSwap(c.ID, st, fresh) {
 			return cs.get(c)
+		}
+		if cs.replaced != nil {
+			cs.replaced(c.ID)
 		}
 		st = fresh
 	}
