@@ -24,6 +24,10 @@ type Reader struct {
 	resolved *resolveCache
 	inits    initCache
 	now      func() time.Time
+
+	// threadStat: procRoot is a procfs, whose <tid>/task/<tid>/stat countStates reads
+	// (threadState).
+	threadStat bool
 }
 
 // New detects the layout under cgroupRoot (see DetectMode) and finds its hierarchies: each v1
@@ -51,6 +55,9 @@ func New(cgroupRoot, procRoot string) (*Reader, error) {
 		if r.v1, err = findV1(cgroupRoot); err != nil {
 			return nil, err
 		}
+	}
+	if _, err := os.Stat(filepath.Join(procRoot, "self", "task")); err == nil {
+		r.threadStat = true
 	}
 	scan := scanFinder{procRoot: procRoot}
 	r.finder = scan

@@ -152,7 +152,8 @@ func (s *Server) daemonStatus() (*Status, error) {
 		return nil, err
 	}
 	st := &Status{Mode: ModeVirtualized, StatsIsolated: host, Mountpoint: s.cfg.Mountpoint,
-		StateDir: s.cfg.StateDir, Containers: len(s.switches.list()), PID: os.Getpid()}
+		StateDir: s.cfg.StateDir, Containers: len(s.switches.list()), PID: os.Getpid(),
+		LoadSampler: s.samplerStatus()}
 	if s.cfg.Kernel != nil {
 		st.Mode = ModeNative
 	}

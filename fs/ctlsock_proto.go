@@ -53,6 +53,28 @@ type Status struct {
 	// RequestTimeoutWarning says that the kernel's FUSE request timeout, read at start, is
 	// shorter than a handover or restart can pause requests (fs.Config).
 	RequestTimeoutWarning string `json:"request_timeout_warning,omitempty"`
+	// LoadSampler is the load sampler's CPU use and the containers it samples less often.
+	LoadSampler *SamplerStatus `json:"load_sampler,omitempty"`
+}
+
+// SamplerStatus is the load sampler's part of Status.
+type SamplerStatus struct {
+	IntervalSeconds float64 `json:"interval_seconds"`
+	// BudgetPercent is the share of one CPU it may use, CostPercent what it used over its
+	// last passes (up to a minute of them at a 1 s interval).
+	BudgetPercent float64 `json:"budget_percent"`
+	CostPercent   float64 `json:"cost_percent"`
+	// SampledLess is the containers whose threads it counts only every few intervals to
+	// stay within the budget (degraded), by cgroup path.
+	SampledLess []SampledLess `json:"sampled_less"`
+}
+
+// SampledLess is one degraded container: counted every Every intervals, a count costing
+// CountCostMS of CPU time.
+type SampledLess struct {
+	Container   string  `json:"container"`
+	Every       int     `json:"every"`
+	CountCostMS float64 `json:"count_cost_ms"`
 }
 
 // ErrDaemonDown means nothing answers on the control socket: no daemon listens, or it drops

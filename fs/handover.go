@@ -312,7 +312,9 @@ func (s *Server) readHistory() (History, error) {
 }
 
 // newerClocks merges the clock journal's entries into the saved history: a container's clock
-// is taken from whichever has seen the later uptime.
+// is taken from whichever has seen the later uptime. Entries of two inits under one cgroup path
+// are two containers (a restart between two saves of the history): the one read last is kept,
+// whole, since the other's clock and averages are not the new container's.
 func newerClocks(saved, journal []ContainerHistory) []ContainerHistory {
 	at := map[string]int{}
 	for i, ch := range saved {
@@ -324,6 +326,10 @@ func newerClocks(saved, journal []ContainerHistory) []ContainerHistory {
 		case !ok:
 			at[e.Container.ID] = len(saved)
 			saved = append(saved, e)
+		case !sameContainer(&saved[i].Container, &e.Container):
+			if e.LastRead.After(saved[i].LastRead) {
+				saved[i] = e
+			}
 		case e.Clock.Uptime > saved[i].Clock.Uptime:
 			saved[i].Clock = e.Clock
 		}

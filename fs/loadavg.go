@@ -65,17 +65,34 @@ func (s *Server) sampleOnce(now time.Time) {
 	// a pass over 1000 containers took seconds (issue 6).
 	workers := min(samplers, len(order))
 	var wg sync.WaitGroup
+	cpu := make([]time.Duration, workers)
 	for w := range workers {
 		part := order[w*len(order)/workers : (w+1)*len(order)/workers]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for _, e := range part {
-				s.sampleContainer(e.id, e.st, now)
-			}
+			cpu[w] = lockedWorker(func() {
+				for _, e := range part {
+					s.sampleContainer(e.id, e.st, now)
+				}
+			})
 		}()
 	}
 	wg.Wait()
+	var total time.Duration
+	for _, d := range cpu {
+		total += d
+	}
+	s.sampler.addPass(now, total)
+	// The containers sampled, with what their counts cost, share the budget for the passes to
+	// come (loadavg_budget.go).
+	var list []planned
+	for _, e := range order {
+		if v, ok := s.states.m.Load(e.id); ok && v == e.st && e.st.hasLoad() { // not dropped
+			list = append(list, planned{e.id, e.st})
+		}
+	}
+	s.planSampling(list)
 }
 
 // samplers is how many goroutines share a sampling pass.
@@ -93,11 +110,23 @@ func (s *Server) sampleContainer(id string, st *containerState, now time.Time) {
 	sampled := st.hasLoad() && now.Sub(time.Unix(0, st.lastRead.Load())) <= idleAfter
 	var active cgroupview.Activity
 	var err error
+	intervals := 1
 	if sampled {
+		// A costly container is counted only every few passes (planSampling); its count then
+		// stands for the intervals since the last one.
+		n, due := st.plan.due(int(st.every.Load()))
+		if !due {
+			return
+		}
+		intervals = n
+		t0 := threadCPU()
 		active, _, err = s.cgroups.ActiveSince(c, &st.idle)
+		if err == nil {
+			st.plan.observe(threadCPU() - t0)
+		}
 	}
 	if (!sampled || err != nil) && !s.cgroups.Exists(c) {
-		s.states.drop(id)
+		s.states.drop(id, st)
 		s.switches.drop(id)
 		s.log.Info("container gone; state dropped", zap.String("container", id))
 		return
@@ -114,5 +143,5 @@ func (s *Server) sampleContainer(id string, st *containerState, now time.Time) {
 		s.log.Debug("sample load", zap.String("container", id), zap.Error(err))
 		return
 	}
-	st.sampleLoad(active, time.Now())
+	st.sampleLoadN(active, intervals, time.Now())
 }

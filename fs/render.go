@@ -201,8 +201,11 @@ func renderLoadavg(r *renderCtx, w *bytes.Buffer) error {
 	// The running count (4th field) is the sampler's last one while it is at most two intervals
 	// old, as LXCFS serves its own: counting every thread's state at each read was most of a
 	// cold read's cost (issue 6, 1000 containers each read once a second). The total and the
-	// newest PID are read now: the newest PID must be at least the reader's own.
-	if l, running, ok := r.st.sampledLoadavg(time.Now(), 2*interval); ok {
+	// newest PID are read now: the newest PID must be at least the reader's own. A container
+	// the sampler counts only every k intervals (loadavg_budget.go) takes its count up to
+	// k+1 intervals old: counting here would spend what the sampler saves.
+	maxAge := time.Duration(r.st.sampledEvery()+1) * interval
+	if l, running, ok := r.st.sampledLoadavg(time.Now(), maxAge); ok {
 		tasks, err := r.threads()
 		if err != nil {
 			return err

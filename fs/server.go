@@ -26,6 +26,9 @@ type Config struct {
 	// QuotaView cuts the CPU count to the CFS quota (--cpu-view=quota, SPEC §2.3).
 	QuotaView       bool
 	LoadavgInterval time.Duration
+	// LoadavgBudget is the share of one CPU the load sampler may use (--loadavg-budget); 0 or
+	// less means DefaultLoadavgBudget.
+	LoadavgBudget float64
 	// BusyPoll is how long a request loop polls for a request it expects before it sleeps; 0
 	// never polls (DefaultBusyPoll, busypoll.go).
 	BusyPoll time.Duration
@@ -65,6 +68,8 @@ type Server struct {
 	cache renderCache
 	// loops is the running request loops, nil outside Serve (loop.go).
 	loops atomic.Pointer[loopSet]
+	// sampler is the load sampler's cost and plan, for status (loadavg_budget.go).
+	sampler samplerStats
 
 	saveMu   sync.Mutex    // serialises writes of the state file
 	saved    atomic.Uint64 // switches.version at the last save
@@ -78,6 +83,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.LoadavgInterval <= 0 {
 		cfg.LoadavgInterval = 5 * time.Second
+	}
+	if cfg.LoadavgBudget <= 0 {
+		cfg.LoadavgBudget = DefaultLoadavgBudget
 	}
 	reader, err := cgroupview.New(cfg.CgroupRoot, cfg.ProcRoot)
 	if err != nil {
@@ -95,6 +103,13 @@ func New(cfg Config) (*Server, error) {
 	s.fs = &rawFS{RawFileSystem: defaultRaw(), srv: s, tree: s.tree, mtime: time.Now()}
 	s.hostIsolated.Store(cfg.StatsIsolated)
 	s.states.init()
+	s.states.alive = func(pid int, start uint64) bool {
+		st, err := cgroupview.ProcessStart(cfg.ProcRoot, pid)
+		return err == nil && st == start
+	}
+	// A new container's first read must not be served the old one's thread counts, up to
+	// tasksTTL old: a loadavg started from them starts from the old count.
+	s.states.replaced = func(id string) { s.cache.views.Delete(id) }
 	s.saveKick = make(chan struct{}, 1)
 	if err := s.initSwitches(); err != nil {
 		return nil, err

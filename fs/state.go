@@ -19,6 +19,8 @@ type containerState struct {
 	container atomic.Pointer[cgroupview.Container]
 	lastRead  atomic.Int64         // unix nanoseconds of the last render
 	idle      cgroupview.IdleProof // the load sampler's alone (loadavg.go)
+	plan      samplePlan           // the load sampler's alone (loadavg_budget.go)
+	every     atomic.Int32         // the sampler counts the threads every this many intervals (0: 1)
 
 	mu    sync.Mutex // guards clock, load, the last sample and the journal fields
 	clock proc.CPUClock
@@ -39,6 +41,11 @@ type containerState struct {
 	restored atomic.Bool
 	// states is the table this state belongs to, for its clock journal.
 	states *containerStates
+	// initPID and initStart name the container's init (cgroupview.Container): the identity of
+	// the container that this history belongs to, next to its cgroup path (newInit). Guarded
+	// by mu.
+	initPID   int
+	initStart uint64
 }
 
 // containerStates maps a container ID to its state. Reads of different containers never
@@ -48,6 +55,12 @@ type containerStates struct {
 	// clocks, when set, receives every container's /proc/stat history as it advances
 	// (journal_history.go).
 	clocks atomic.Pointer[clockJournal]
+	// alive reports whether the process pid started at start (clock ticks after boot) still
+	// runs; nil counts every process as gone.
+	alive func(pid int, start uint64) bool
+	// replaced, when set, is called with the ID of a container whose state get replaced by a
+	// new container's.
+	replaced func(id string)
 }
 
 func (cs *containerStates) init() {}
@@ -59,19 +72,61 @@ func (cs *containerStates) get(c *cgroupview.Container) *containerState {
 		v, _ = cs.m.LoadOrStore(c.ID, &containerState{states: cs})
 	}
 	st := v.(*containerState)
-	if st.restored.Load() {
-		if old := st.container.Load(); !sameContainer(old, c) {
-			fresh := &containerState{states: cs}
-			if !cs.m.CompareAndSwap(c.ID, st, fresh) {
-				return cs.get(c)
-			}
-			st = fresh
+	restored := st.restored.Load()
+	if restored && !sameContainer(st.container.Load(), c) || !restored && cs.newInit(st, c) {
+		fresh := &containerState{states: cs}
+		if !restored {
+			// The same cgroup may still count the old container's CPU time. Not after a
+			// restart of the daemon: the longer the gap, the likelier a cgroup created anew
+			// has counted past the old totals, and the first Advance bounds the lines anyway.
+			st.mu.Lock()
+			fresh.clock.SetBase(st.clock.Totals())
+			st.mu.Unlock()
 		}
+		if !cs.m.CompareAndSwap(c.ID, st, fresh) {
+			return cs.get(c)
+		}
+		if cs.replaced != nil {
+			cs.replaced(c.ID)
+		}
+		st = fresh
+	}
+	if restored {
 		st.restored.Store(false)
 	}
+	st.adoptInit(c)
 	st.container.Store(c)
 	st.lastRead.Store(time.Now().UnixNano())
 	return st
+}
+
+// newInit reports whether c is a new container in the cgroup path of st's: a `docker
+// restart` keeps the path but starts a new init, whose /proc/stat must count from its own
+// start and whose load averages from its own count (SPEC §2.3, §2.4). That is an init that
+// started after st's, which has exited. Another live init reading under the same path (a PID
+// namespace nested in the container, as browsers' sandboxes make) is the same container, and
+// so is a caller in the host PID namespace, which has no init of its own (InitPID 0).
+func (cs *containerStates) newInit(st *containerState, c *cgroupview.Container) bool {
+	st.mu.Lock()
+	pid, start := st.initPID, st.initStart
+	st.mu.Unlock()
+	if c.InitPID == 0 || pid == 0 || c.InitPID == pid && c.InitStart == start || c.InitStart < start {
+		return false
+	}
+	return cs.alive == nil || !cs.alive(pid, start)
+}
+
+// adoptInit records c's init as the container's, the first time one is seen, or when c's
+// started earlier than the one recorded (the one recorded was a nested namespace's).
+func (st *containerState) adoptInit(c *cgroupview.Container) {
+	if c.InitPID == 0 {
+		return
+	}
+	st.mu.Lock()
+	if st.initPID == 0 || c.InitStart < st.initStart {
+		st.initPID, st.initStart = c.InitPID, c.InitStart
+	}
+	st.mu.Unlock()
 }
 
 // sameContainer reports whether restored history of old belongs to c: the same init process.
@@ -91,7 +146,8 @@ func (cs *containerStates) each(f func(id string, st *containerState)) {
 	})
 }
 
-func (cs *containerStates) drop(id string) { cs.m.Delete(id) }
+// drop forgets st, the state of id, unless a new container has replaced it meanwhile.
+func (cs *containerStates) drop(id string, st *containerState) { cs.m.CompareAndDelete(id, st) }
 
 func (st *containerState) advanceClock(s proc.CPUSample) []proc.CPUTimes {
 	st.mu.Lock()
@@ -149,13 +205,21 @@ func (st *containerState) sampledLoadavg(now time.Time, maxAge time.Duration) (l
 
 // sampleLoad feeds one sample, taken at now, to the load averages, if the container has any.
 func (st *containerState) sampleLoad(a cgroupview.Activity, now time.Time) {
+	st.sampleLoadN(a, 1, now)
+}
+
+// sampleLoadN is sampleLoad for a sample that stands for n intervals (proc.Loadavg.SampleN).
+func (st *containerState) sampleLoadN(a cgroupview.Activity, n int, now time.Time) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if st.load != nil {
-		st.load.Sample(a.Active())
+		st.load.SampleN(a.Active(), n)
 		st.running, st.sampledAt = a.Running, now
 	}
 }
+
+// sampledEvery is how many intervals apart the sampler counts the container's threads.
+func (st *containerState) sampledEvery() int { return max(1, int(st.every.Load())) }
 
 func (st *containerState) hasLoad() bool {
 	st.mu.Lock()
@@ -218,6 +282,7 @@ func (s *Server) ImportHistory(h History) {
 		c := ch.Container
 		st := &containerState{states: &s.states}
 		st.restored.Store(true)
+		st.adoptInit(&c)
 		st.container.Store(&c)
 		st.lastRead.Store(ch.LastRead.UnixNano())
 		st.clock.Restore(ch.Clock)

@@ -120,7 +120,19 @@ type CPUClock struct {
 	user, system uint64  // the container's totals at the last Advance
 	uptime       float64 // the largest uptime seen: a clock read may go back by float noise
 	seeded       bool
+	// baseUser and baseSystem are CPU time its cgroup had counted before the container
+	// started (SetBase).
+	baseUser, baseSystem uint64
 }
+
+// SetBase tells an unseeded clock that its cgroup counted user and system ticks for an earlier
+// container (one whose init has exited, in the same cgroup path): the first Advance leaves them
+// out when the cgroup's totals still include them, that is unless the cgroup was created anew
+// and counts from zero again.
+func (c *CPUClock) SetBase(user, system uint64) { c.baseUser, c.baseSystem = user, system }
+
+// Totals returns the container's CPU time at the last Advance, in USER_HZ ticks.
+func (c *CPUClock) Totals() (user, system uint64) { return c.user, c.system }
 
 // Advance moves the model to sample s and returns the lines to render, one per visible CPU.
 func (c *CPUClock) Advance(s CPUSample) []CPUTimes {
@@ -131,7 +143,18 @@ func (c *CPUClock) Advance(s CPUSample) []CPUTimes {
 	}
 	if !c.seeded {
 		c.lines = make([]CPUTimes, n)
-		spread(c.lines, s.UserTicks, s.SystemTicks)
+		user, system := s.UserTicks, s.SystemTicks
+		if user+system >= c.baseUser+c.baseSystem {
+			user, system = grown(user, c.baseUser), grown(system, c.baseSystem)
+		}
+		// A container cannot have run longer than its uptime on each of its CPUs; more means
+		// CPU time its cgroup counted before the init started (a reused cgroup), which
+		// would push the lines past uptime × USER_HZ.
+		if most := wallTicks(up) * uint64(n); most > 0 && user+system > most {
+			f := float64(most) / float64(user+system)
+			user, system = uint64(float64(user)*f), uint64(float64(system)*f)
+		}
+		spread(c.lines, user, system)
 		c.seeded = true
 	} else {
 		c.resize(n, up)

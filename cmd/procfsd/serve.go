@@ -28,6 +28,7 @@ type serveFlags struct {
 	statsIsolated   string
 	cpuView         string
 	loadavgInterval time.Duration
+	loadavgBudget   float64
 	busyPoll        time.Duration
 	stateDir        string
 	logLevel        string
@@ -42,6 +43,7 @@ func (f *serveFlags) register(fl *flag.FlagSet) {
 	fl.StringVar(&f.statsIsolated, "stats-isolated", "1", "initial host switch: 1 isolates containers, 0 shows every caller the host")
 	fl.StringVar(&f.cpuView, "cpu-view", "quota", "quota: a CFS quota reduces the CPU count; cpuset: only the cpuset does")
 	fl.DurationVar(&f.loadavgInterval, "loadavg-interval", 5*time.Second, "how often load averages are sampled")
+	fl.Float64Var(&f.loadavgBudget, "loadavg-budget", 100*fs.DefaultLoadavgBudget, "percent of one CPU the load sampler may use; the costliest containers are sampled less often to stay within it")
 	fl.DurationVar(&f.busyPoll, "busy-poll", fs.DefaultBusyPoll, "how long a request loop polls for a request it expects (the next READ of a reader) before it sleeps; 0 never polls")
 	fl.StringVar(&f.stateDir, "state-dir", "/run/procfsd", "persisted switch state and the control socket")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -85,6 +87,7 @@ func (f *serveFlags) config() (fs.Config, error) {
 		ProcRoot:        f.procRoot,
 		CgroupRoot:      f.cgroupRoot,
 		LoadavgInterval: f.loadavgInterval,
+		LoadavgBudget:   f.loadavgBudget / 100,
 		BusyPoll:        f.busyPoll,
 		StateDir:        f.stateDir,
 	}
@@ -104,6 +107,9 @@ func (f *serveFlags) config() (fs.Config, error) {
 	}
 	if f.loadavgInterval <= 0 {
 		return cfg, fmt.Errorf("%w: --loadavg-interval must be positive", errUsage)
+	}
+	if !(f.loadavgBudget > 0 && f.loadavgBudget <= 100) {
+		return cfg, fmt.Errorf("%w: --loadavg-budget must be a percentage above 0 and at most 100, got %v", errUsage, f.loadavgBudget)
 	}
 	if f.busyPoll < 0 || f.busyPoll > time.Millisecond {
 		return cfg, fmt.Errorf("%w: --busy-poll must be between 0 and 1ms, got %s", errUsage, f.busyPoll)

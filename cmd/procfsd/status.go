@@ -44,5 +44,19 @@ func runStatus(args []string, stderr io.Writer) error {
 	if st.RequestTimeoutWarning != "" {
 		fmt.Printf("warning:         %s\n", st.RequestTimeoutWarning)
 	}
+	printSampler(os.Stdout, st.LoadSampler)
 	return nil
+}
+
+// printSampler prints the load sampler's lines of the status table: its CPU use against its
+// budget, and the containers it samples less often to stay within it.
+func printSampler(w io.Writer, ls *fs.SamplerStatus) {
+	if ls == nil {
+		return
+	}
+	fmt.Fprintf(w, "load sampler:    %.1f%% of a CPU (budget %g%%)\n", ls.CostPercent, ls.BudgetPercent)
+	fmt.Fprintf(w, "sampled less:    %d\n", len(ls.SampledLess))
+	for _, d := range ls.SampledLess {
+		fmt.Fprintf(w, "  %s every %d intervals (%.0f ms a count)\n", d.Container, d.Every, d.CountCostMS)
+	}
 }

@@ -1,0 +1,198 @@
+package fs
+
+import (
+	"cmp"
+	"math"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+)
+
+// DefaultLoadavgBudget is the share of one CPU the load sampler may use (--loadavg-budget):
+// a count reads /proc/<tid>/stat for every thread of a container, and a container of 8000
+// sleeping threads alone cost a third of a CPU at a 1 s interval.
+const DefaultLoadavgBudget = 0.05
+
+// maxEvery bounds how rarely a container is counted: at most every maxEvery intervals, even
+// if the budget is then exceeded (a minute at a 1 s interval, five at the default 5 s).
+const maxEvery = 60
+
+// samplePlan is how often the load sampler counts one container's threads. The sampler's
+// alone, like containerState.idle, except every, which readers of loadavg read too.
+type samplePlan struct {
+	cost     time.Duration // CPU time of a sample, the mean of the last ones (observe)
+	spent    time.Duration // CPU time of the last calls samples
+	calls    int
+	waited   int  // passes since the container was last sampled
+	degraded bool // logged as counted less often than every interval
+}
+
+// costWindow is how many samples the cost is the mean of, between half and all of it: a few
+// full counts of an idle container among its cheap samples (cgroupview.ActiveSince
+// counts in full at least every sixth).
+const costWindow = 24
+
+// due reports whether this pass samples the container, and how many intervals the sample
+// stands for.
+func (p *samplePlan) due(every int) (n int, ok bool) {
+	p.waited++
+	if p.waited < every {
+		return 0, false
+	}
+	n, p.waited = p.waited, 0
+	return n, true
+}
+
+// observe records the CPU time of a sample: a full count, or the run time read that proves
+// an idle container still idle. The first sample sets the cost alone, so a container that is
+// costly from the start is planned for at the next pass.
+func (p *samplePlan) observe(d time.Duration) {
+	if p.calls >= costWindow {
+		p.spent, p.calls = p.spent/2, p.calls/2
+	}
+	p.spent += d
+	p.calls++
+	p.cost = p.spent / time.Duration(p.calls)
+}
+
+// threadCPU is the CPU time of the calling thread; the caller is locked to its thread.
+func threadCPU() time.Duration {
+	var ts unix.Timespec
+	if unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts) != nil {
+		return 0
+	}
+	return time.Duration(ts.Nano())
+}
+
+// samplerStats is what `procfsd status` shows of the load sampler: its CPU time over the
+// last passes and the containers it counts less often than every interval.
+type samplerStats struct {
+	mu       sync.Mutex
+	passes   [60]passCost // a ring of the latest passes
+	next     int
+	degraded []SampledLess
+}
+
+type passCost struct {
+	at  time.Time
+	cpu time.Duration
+}
+
+func (ss *samplerStats) addPass(at time.Time, cpu time.Duration) {
+	ss.mu.Lock()
+	ss.passes[ss.next%len(ss.passes)] = passCost{at, cpu}
+	ss.next++
+	ss.mu.Unlock()
+}
+
+// share is the sampler's CPU time over the passes kept, as a fraction of one CPU's time over
+// the intervals they cover.
+func (ss *samplerStats) share(interval time.Duration) float64 {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	var cpu time.Duration
+	var first, last time.Time
+	for _, p := range ss.passes {
+		if p.at.IsZero() {
+			continue
+		}
+		cpu += p.cpu
+		if first.IsZero() || p.at.Before(first) {
+			first = p.at
+		}
+		if p.at.After(last) {
+			last = p.at
+		}
+	}
+	if first.IsZero() {
+		return 0
+	}
+	return float64(cpu) / float64(last.Sub(first)+interval)
+}
+
+// planned is one sampled container as planSampling sees it.
+type planned struct {
+	id string
+	st *containerState
+}
+
+// planSampling keeps the sampler within its budget (SPEC §2.4: cost grows with the containers
+// read, and no container may make it grow without bound): the budget is shared out over the
+// sampled containers from the cheapest up, each taking at most an even share of what is left,
+// and a container whose count costs more than its share is counted only every k-th interval,
+// k = cost / share rounded up, its sample then standing for k intervals (proc.Loadavg.SampleN).
+// Cheap containers thus keep every sample, and only the costliest lose resolution. Becoming
+// degraded and recovering are logged once each.
+func (s *Server) planSampling(list []planned) {
+	budget := time.Duration(s.cfg.LoadavgBudget * float64(s.cfg.LoadavgInterval))
+	slices.SortFunc(list, func(a, b planned) int {
+		return cmp.Or(cmp.Compare(a.st.plan.cost, b.st.plan.cost), strings.Compare(a.id, b.id))
+	})
+	remaining := budget
+	var less []SampledLess
+	for i, e := range list {
+		p := &e.st.plan
+		share := remaining / time.Duration(len(list)-i)
+		every := 1
+		// A degraded container recovers only with a quarter to spare, so that one whose cost
+		// hovers at its share is not logged in and out every few intervals.
+		need := p.cost
+		if p.degraded {
+			need += p.cost / 4
+		}
+		if need > share {
+			every = maxEvery
+			if share > 0 {
+				every = min(maxEvery, max(2, int(math.Ceil(float64(p.cost)/float64(share)))))
+			}
+		}
+		remaining -= p.cost / time.Duration(every)
+		e.st.every.Store(int32(every))
+		switch {
+		case every > 1 && !p.degraded:
+			p.degraded = true
+			s.log.Warn("container's load sampled less often to keep the sampler within its CPU budget",
+				zap.String("container", e.id), zap.Int("every_intervals", every),
+				zap.Duration("count_cost", p.cost), zap.Duration("budget_per_interval", budget))
+		case every == 1 && p.degraded:
+			p.degraded = false
+			s.log.Info("container's load sampled every interval again", zap.String("container", e.id),
+				zap.Duration("count_cost", p.cost), zap.Duration("budget_per_interval", budget))
+		}
+		if every > 1 {
+			less = append(less, SampledLess{Container: e.id, Every: every, CountCostMS: float64(p.cost) / 1e6})
+		}
+	}
+	slices.SortFunc(less, func(a, b SampledLess) int { return strings.Compare(a.Container, b.Container) })
+	s.sampler.mu.Lock()
+	s.sampler.degraded = less
+	s.sampler.mu.Unlock()
+}
+
+// samplerStatus is the load sampler's part of `procfsd status`.
+func (s *Server) samplerStatus() *SamplerStatus {
+	st := &SamplerStatus{
+		IntervalSeconds: s.cfg.LoadavgInterval.Seconds(),
+		BudgetPercent:   100 * s.cfg.LoadavgBudget,
+		CostPercent:     100 * s.sampler.share(s.cfg.LoadavgInterval),
+	}
+	s.sampler.mu.Lock()
+	st.SampledLess = append([]SampledLess{}, s.sampler.degraded...)
+	s.sampler.mu.Unlock()
+	return st
+}
+
+// lockedWorker runs f on a goroutine locked to its thread, so that threadCPU measures f's own
+// work, and returns the thread CPU time f took.
+func lockedWorker(f func()) time.Duration {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	t0 := threadCPU()
+	f()
+	return threadCPU() - t0
+}
