@@ -65,6 +65,12 @@ type Server struct {
 	saveMu   sync.Mutex    // serialises writes of the state file
 	saved    atomic.Uint64 // switches.version at the last save
 	saveKick chan struct{} // wakes the saver (switch_server.go)
+
+	// Control socket (ctlsock.go): connections being served, and limits tests lower (0: the
+	// defaults ctlClients and ctlConnTimeout).
+	ctlConns   atomic.Int32
+	ctlClients int
+	ctlTimeout time.Duration
 }
 
 // New prepares a server over the host data named in cfg. It reads, but does not mount.

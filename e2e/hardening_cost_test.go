@@ -1,0 +1,164 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// What a burst of control clients and a crowd of open files cost the daemon: the control
+// socket outlives running out of descriptors and serves a bounded number of clients at once,
+// and an open file costs a bounded amount of memory (README "Control socket", "Design notes").
+
+// ctlClientLimit is the daemon's bound on control connections served at once (fs.ctlClients).
+const ctlClientLimit = 64
+
+// stateDir is the --state-dir startDaemon gave d.
+func (d *daemon) stateDir() string { return filepath.Join(filepath.Dir(d.mnt), "state") }
+
+// openFDsOf counts the open descriptors of process pid.
+func openFDsOf(t *testing.T, pid int) int {
+	t.Helper()
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+// dialIdle opens n connections to the control socket that send nothing; the test's cleanup
+// closes any still open. Connections refused once the listen backlog is full are not counted.
+func dialIdle(t *testing.T, d *daemon, n int) []net.Conn {
+	t.Helper()
+	var conns []net.Conn
+	for range n {
+		c, err := net.DialTimeout("unix", filepath.Join(d.stateDir(), "ctl.sock"), time.Second)
+		if err != nil {
+			continue
+		}
+		conns = append(conns, c)
+	}
+	t.Cleanup(func() { closeAll(conns) })
+	if len(conns) == 0 {
+		t.Fatalf("no connection to the control socket")
+	}
+	return conns
+}
+
+func closeAll(conns []net.Conn) {
+	for _, c := range conns {
+		c.Close()
+	}
+}
+
+// statusWithin runs `procfsd status` with the given client timeout.
+func statusWithin(t *testing.T, d *daemon, timeout time.Duration) error {
+	t.Helper()
+	out, errOut, code := runProcfsd(t, "status", "--state-dir", d.stateDir(), "--timeout", timeout.String())
+	if code != 0 {
+		return fmt.Errorf("procfsd status: exit %d: %s", code, strings.TrimSpace(errOut))
+	}
+	if !strings.Contains(out, fmt.Sprint(d.pid())) {
+		return fmt.Errorf("procfsd status: no daemon pid %d in %q", d.pid(), out)
+	}
+	return nil
+}
+
+// startCostDaemon starts a daemon and waits until its control socket answers: the socket
+// listens a moment after the mount appears.
+func startCostDaemon(t *testing.T) *daemon {
+	t.Helper()
+	d := startDaemon(t, daemonOptions{})
+	poll(t, 10*time.Second, "control socket answers", func() error { return statusWithin(t, d, 2*time.Second) })
+	return d
+}
+
+// TestHardeningCtlRecoversFromFlood: a flood of connections runs the daemon out of descriptors
+// (its RLIMIT_NOFILE lowered to a few above what it uses), accept fails with EMFILE; once the
+// flood is gone the control socket answers again, with the limit still low.
+func TestHardeningCtlRecoversFromFlood(t *testing.T) {
+	d := startCostDaemon(t)
+	// Fewer free descriptors than control clients: the flood hits EMFILE before the bound.
+	limit := uint64(openFDsOf(t, d.pid()) + 16)
+	if err := unix.Prlimit(d.pid(), unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: limit, Max: limit}, nil); err != nil {
+		t.Fatalf("lower the daemon's RLIMIT_NOFILE: %v", err)
+	}
+	flood := dialIdle(t, d, 500)
+	poll(t, 10*time.Second, "daemon out of descriptors", func() error {
+		if n := openFDsOf(t, d.pid()); uint64(n) < limit {
+			return notYet("%d open descriptors of %d", n, limit)
+		}
+		return nil
+	})
+	closeAll(flood)
+	poll(t, 30*time.Second, "control socket answers after the flood", func() error {
+		return statusWithin(t, d, 2*time.Second)
+	})
+	if !strings.Contains(strings.Join(d.logLines(), "\n"), "too many open files") {
+		t.Errorf("no accept failure logged; the flood did not exhaust the descriptors:\n%s", tail(d.stderr.String(), 20))
+	}
+	if _, err := os.ReadFile(d.path("proc/meminfo")); err != nil {
+		t.Errorf("read meminfo after the flood: %v", err)
+	}
+	d.alive(t)
+}
+
+// TestHardeningCtlDropsSilentClient: a client that connects and sends nothing is dropped after
+// the connection deadline rather than held for as long as it likes.
+func TestHardeningCtlDropsSilentClient(t *testing.T) {
+	d := startCostDaemon(t)
+	c := dialIdle(t, d, 1)[0]
+	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	_, err := io.ReadAll(c)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("a silent client is still connected after 30s")
+	}
+	if err := statusWithin(t, d, 5*time.Second); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestHardeningCtlBoundsClients: silent clients beyond the bound wait in the listen backlog
+// without a descriptor of the daemon each, and a status call queued behind them is answered.
+func TestHardeningCtlBoundsClients(t *testing.T) {
+	d := startCostDaemon(t)
+	base := openFDsOf(t, d.pid())
+	dialIdle(t, d, 2*ctlClientLimit)
+	poll(t, 10*time.Second, "the bound of clients reached", func() error {
+		if n := openFDsOf(t, d.pid()) - base; n < ctlClientLimit {
+			return notYet("%d connections accepted", n)
+		}
+		return nil
+	})
+	// While status waits its turn, sample the daemon's descriptors.
+	answered := make(chan error, 1)
+	go func() { answered <- statusWithin(t, d, 30*time.Second) }()
+	most := 0
+	for done := false; !done; {
+		most = max(most, openFDsOf(t, d.pid()))
+		select {
+		case err := <-answered:
+			if err != nil {
+				t.Errorf("status behind %d silent clients: %v", 2*ctlClientLimit, err)
+			}
+			done = true
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	// A few descriptors of slack: the daemon's own reads (state file, cgroup files).
+	if most-base > ctlClientLimit+4 {
+		t.Errorf("the daemon held %d more descriptors with %d silent clients; the bound is %d clients",
+			most-base, 2*ctlClientLimit, ctlClientLimit)
+	}
+}
