@@ -3,12 +3,14 @@
 package e2e
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -161,4 +163,122 @@ func TestHardeningCtlBoundsClients(t *testing.T) {
 		t.Errorf("the daemon held %d more descriptors with %d silent clients; the bound is %d clients",
 			most-base, 2*ctlClientLimit, ctlClientLimit)
 	}
+}
+
+// helperHoldMany opens each FILE N times and reads every open file whole (pread from 0 to EOF),
+// prints "@held", and holds them all open until it is killed.
+func helperHoldMany(args []string) error {
+	if len(args) < 2 {
+		return fmt.Errorf("usage: holdmany N FILE...")
+	}
+	n, err := strconv.Atoi(args[0])
+	if err != nil {
+		return err
+	}
+	var held []*os.File
+	for _, name := range args[1:] {
+		for range n {
+			f, err := os.Open(name)
+			if err != nil {
+				return fmt.Errorf("after %d open files: %w", len(held), err)
+			}
+			held = append(held, f)
+			if b, err := preadAll(f); err != nil || len(b) == 0 {
+				return fmt.Errorf("read %s: %d bytes, %v", name, len(b), err)
+			}
+		}
+	}
+	fmt.Printf("%d@held\n", len(held))
+	time.Sleep(10 * time.Minute) // killed by the test; the bound is for a test that died
+	return errors.New("not killed within 10 minutes")
+}
+
+// vmRSS is the resident set of process pid, in bytes (VmRSS in /proc/<pid>/status).
+func vmRSS(t *testing.T, pid int) int64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			if err != nil {
+				t.Fatalf("VmRSS %q: %v", rest, err)
+			}
+			return kb << 10
+		}
+	}
+	t.Fatalf("no VmRSS in /proc/%d/status", pid)
+	return 0
+}
+
+// settledRSS waits until the daemon's resident set stops moving (the collector and the
+// scavenger have caught up with what the last reads left) and returns it.
+func settledRSS(t *testing.T, pid int) int64 {
+	t.Helper()
+	last := vmRSS(t, pid)
+	steady := 0
+	// poll looks every 50 ms: steady for 40 looks is steady for 2 s.
+	poll(t, 60*time.Second, "daemon RSS settles", func() error {
+		cur := vmRSS(t, pid)
+		if d := cur - last; d > last/100 || -d > last/100 {
+			steady, last = 0, cur
+			return notYet("RSS moved to %d", cur)
+		}
+		if steady++; steady < 40 {
+			return notYet("RSS steady %d times", steady)
+		}
+		return nil
+	})
+	return last
+}
+
+// Files held open by the hundred thousand must not grow the daemon by more than handleRSS each
+// beyond the snapshot budget of files read whole (fs.doneSnapshotBudget): a handle is about 190
+// bytes of heap, twice that with the collector's headroom (README "Design notes").
+const (
+	handleRSS        = 1024
+	doneSnapshotsRSS = 4 << 20
+)
+
+// TestHardeningHandleCost: four processes of one container hold 20,000 open files of the
+// daemon (meminfo, stat, cpuinfo and loadavg, each read whole); the daemon grows by at most the
+// stated bound per open file. Without the budget every open file kept its rendering: about
+// 3.5 KB each.
+func TestHardeningHandleCost(t *testing.T) {
+	d := startDaemon(t, daemonOptions{})
+	cg := newCgroup(t, limits{memory: 256 << 20})
+	files := []string{d.path("proc/meminfo"), d.path("proc/stat"), d.path("proc/cpuinfo"), d.path("proc/loadavg")}
+	const procs, each = 4, 1250 // 4 processes × 4 files × 1250 = 20,000 open files
+	total := procs * len(files) * each
+	before := settledRSS(t, d.pid())
+	for range procs {
+		cmd := helperCommand(selfExe(t), "holdmany", append([]string{strconv.Itoa(each)}, files...)...)
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var stderr syncBuffer
+		cmd.Stderr = &stderr
+		if err := startGated(cg, cmd); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { killGroup(cmd); cmd.Wait() })
+		line := readUntil(t, bufio.NewReader(out), fmt.Sprintf("%d@held", len(files)*each))
+		if line != "" || stderr.String() != "" {
+			t.Fatalf("holder: %q %s", line, stderr.String())
+		}
+	}
+	after := settledRSS(t, d.pid())
+	growth := after - before
+	t.Logf("daemon RSS %d → %d kB with %d open files: %d bytes each", before>>10, after>>10, total, growth/int64(total))
+	if bound := doneSnapshotsRSS + int64(total)*handleRSS; growth > bound {
+		t.Errorf("%d open files grew the daemon by %d bytes (%d each); the bound is %d (4 MiB + %d each)",
+			total, growth, growth/int64(total), bound, handleRSS)
+	}
+	if _, err := os.ReadFile(d.path("proc/meminfo")); err != nil {
+		t.Errorf("read meminfo with %d files open: %v", total, err)
+	}
+	d.alive(t)
 }

@@ -32,6 +32,8 @@ func runHelper(mode string, args []string) int {
 		err = helperHold(args)
 	case "read":
 		err = helperRead(args)
+	case "holdmany":
+		err = helperHoldMany(args) // hardening_cost_test.go
 	default:
 		err = fmt.Errorf("unknown helper mode %q", mode)
 	}

@@ -12,16 +12,23 @@ import (
 // fs/seq_file.c seq_read: offset 0 regenerates, other offsets continue the same buffer).
 // Everything in it can be rebuilt from the request that uses it, so a successor process can
 // adopt handles it never issued (SPEC §5).
+//
+// An open file costs the daemon this struct (64 bytes) and its entry in the table, about 180
+// bytes of heap in all (TestHandleCost), and its snapshot while the snapshots of all open files
+// fit their budget (snapshotBudget); past it only the snapshot's length is kept. So a crowd of
+// files held open grows the daemon by a bounded amount per file, as the kernel's own
+// struct file does, and no more.
 type handle struct {
 	node *node
 	pid  int
 	uid  uint32
+	size int32 // the length of the last snapshot, also when it was not kept
 
 	// container is nil for the host view (kernel requests, exited readers, isolation off).
 	container *cgroupview.Container
 
-	mu   sync.Mutex // guards data
-	data []byte     // the snapshot; nil until the first read
+	mu   sync.Mutex // guards data and size
+	data []byte     // the snapshot; nil until the first read, or when over budget
 }
 
 // handleTable maps FUSE file handles to handles. Lookups take no global lock (sync.Map),
@@ -51,7 +58,14 @@ func (t *handleTable) get(fh uint64) *handle {
 	return h.(*handle)
 }
 
-func (t *handleTable) release(fh uint64) { t.m.Delete(fh) }
+// take removes fh from the table and returns its handle, or nil.
+func (t *handleTable) take(fh uint64) *handle {
+	h, ok := t.m.LoadAndDelete(fh)
+	if !ok {
+		return nil
+	}
+	return h.(*handle)
+}
 
 // count is the number of open handles, for tests and status.
 func (t *handleTable) count() int {

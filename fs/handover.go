@@ -42,6 +42,8 @@ type handleState struct {
 	Uid       uint32                `json:"uid"`
 	Container *cgroupview.Container `json:"container,omitempty"`
 	Data      []byte                `json:"data,omitempty"`
+	// Size is the length of the last snapshot, when it was not kept (handle).
+	Size int32 `json:"size,omitempty"`
 }
 
 // ExportHandover serialises the server's state for a successor. Call it after Serve returned.
@@ -51,7 +53,7 @@ func (s *Server) ExportHandover(conn *Conn) ([]byte, error) {
 		h := v.(*handle)
 		h.mu.Lock()
 		st.Handles = append(st.Handles, handleState{Fh: k.(uint64), Node: h.node.id, Pid: h.pid, Uid: h.uid,
-			Container: h.container, Data: h.data})
+			Container: h.container, Data: h.data, Size: h.size})
 		h.mu.Unlock()
 		return true
 	})
@@ -75,7 +77,8 @@ func (s *Server) ImportHandover(data []byte) ([]byte, error) {
 		if n == nil {
 			continue // a node this version no longer has; its READs answer ENOENT
 		}
-		s.handles.put(hs.Fh, &handle{node: n, pid: hs.Pid, uid: hs.Uid, container: hs.Container, data: hs.Data})
+		s.snapshotBytes.Add(int64(cap(hs.Data)))
+		s.handles.put(hs.Fh, &handle{node: n, pid: hs.Pid, uid: hs.Uid, container: hs.Container, data: hs.Data, size: hs.Size})
 	}
 	s.ImportHistory(st.History)
 	return st.Init, nil
