@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// TestHandleCost: an open file without its snapshot (over budget) costs the daemon at most 256
+// TestHandleCost: an open file without its snapshot (over budget) costs the daemon at most 128
 // bytes of heap: the handle and its entry in the table (README "Design notes").
 func TestHandleCost(t *testing.T) {
 	var tab handleTable
@@ -22,8 +22,8 @@ func TestHandleCost(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	per := (int64(after.HeapAlloc) - int64(before.HeapAlloc)) / count
 	t.Logf("%d bytes of heap per open file", per)
-	if per > 256 {
-		t.Errorf("an open file costs %d bytes of heap; the bound is 256", per)
+	if per > 128 {
+		t.Errorf("an open file costs %d bytes of heap; the bound is 128", per)
 	}
 	runtime.KeepAlive(&tab)
 }
