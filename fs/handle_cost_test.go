@@ -9,23 +9,28 @@ import (
 // TestHandleCost: an open file without its snapshot (over budget) costs the daemon at most 128
 // bytes of heap: the handle and its entry in the table (README "Design notes").
 func TestHandleCost(t *testing.T) {
-	var tab handleTable
 	n := &node{}
 	const count = 100_000
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	for range count {
-		tab.add(&handle{node: n, pid: 1 << 20, uid: 1000, size: 1500})
+	// The least of three rounds: a goroutine another test left winding down may allocate
+	// during one.
+	per := int64(1 << 30)
+	for range 3 {
+		var tab handleTable
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		for range count {
+			tab.add(&handle{node: n, pid: 1 << 20, uid: 1000, size: 1500})
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		per = min(per, (int64(after.HeapAlloc)-int64(before.HeapAlloc))/count)
+		runtime.KeepAlive(&tab)
 	}
-	runtime.GC()
-	runtime.ReadMemStats(&after)
-	per := (int64(after.HeapAlloc) - int64(before.HeapAlloc)) / count
 	t.Logf("%d bytes of heap per open file", per)
 	if per > 128 {
 		t.Errorf("an open file costs %d bytes of heap; the bound is 128", per)
 	}
-	runtime.KeepAlive(&tab)
 }
 
 // nodeAt is the tree's node for a path such as "proc/meminfo".
