@@ -165,3 +165,78 @@ func TestControlBoundsClients(t *testing.T) {
 		t.Errorf("%d connections served at once; the limit is %d", n, limit)
 	}
 }
+
+// TestCallWaitsForFullBacklog: with the daemon's listen backlog full, connect fails with
+// EAGAIN; Call tries again until it gets in and is answered instead of calling the daemon down.
+func TestCallWaitsForFullBacklog(t *testing.T) {
+	state := t.TempDir()
+	sock := filepath.Join(state, SocketName)
+	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Bind(fd, &syscall.SockaddrUnix{Name: sock}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 1); err != nil {
+		t.Fatal(err)
+	}
+	f := os.NewFile(uintptr(fd), sock)
+	fl, err := net.FileListener(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := fl.(*net.UnixListener)
+	defer ln.Close()
+	var fill []net.Conn
+	defer func() { closeConns(fill) }()
+	for len(fill) < 100 {
+		c, err := net.Dial("unix", sock)
+		if errors.Is(err, syscall.EAGAIN) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		fill = append(fill, c)
+	}
+	if len(fill) == 100 {
+		t.Fatal("the backlog of 1 took 100 connections")
+	}
+
+	retried := make(chan struct{}, 1)
+	dialRetried = func() {
+		select {
+		case retried <- struct{}{}:
+		default:
+		}
+	}
+	defer func() { dialRetried = nil }()
+	answered := make(chan error, 1)
+	go func() {
+		_, err := Call(state, Request{Op: "status"}, 30*time.Second)
+		answered <- err
+	}()
+	select {
+	case <-retried:
+	case err := <-answered:
+		t.Fatalf("Call with the backlog full: %v; want it to wait", err)
+	}
+	// The daemon comes round to its backlog: the silent connections go, Call's gets in.
+	closeConns(fill)
+	srv := newSwitchServer(t, copyTree(t, "../testdata/native/cgroup"), "", nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); srv.acceptControl(ctx, ln) }()
+	defer func() { cancel(); ln.Close(); <-done }()
+	if err := <-answered; err != nil {
+		t.Errorf("Call once the backlog had room: %v", err)
+	}
+}
+
+func closeConns(conns []net.Conn) {
+	for _, c := range conns {
+		c.Close()
+	}
+}
