@@ -30,6 +30,14 @@ func startCtlWith(t *testing.T, set func(*Server)) (*Server, string) {
 	return srv, state
 }
 
+// rootOnly skips a test whose client must be answered: the daemon answers root only.
+func rootOnly(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("the control socket answers root only; run as root")
+	}
+}
+
 // waitFor polls cond every few ms until it holds, failing the test after 10 s.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -59,6 +67,7 @@ func (f *failingAcceptor) AcceptUnix() (*net.UnixConn, error) {
 // TestControlAcceptRetries: accept failing with EMFILE (the daemon out of descriptors) or
 // ECONNABORTED does not end the control socket; once accept works again, clients are answered.
 func TestControlAcceptRetries(t *testing.T) {
+	rootOnly(t)
 	for _, errno := range []syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.ECONNABORTED} {
 		t.Run(errno.Error(), func(t *testing.T) {
 			state := t.TempDir()
@@ -99,6 +108,7 @@ func TestControlAcceptEndsWithListener(t *testing.T) {
 // TestControlDropsSilentClient: a client that connects and sends nothing is dropped after the
 // connection's deadline, so it cannot keep a slot.
 func TestControlDropsSilentClient(t *testing.T) {
+	rootOnly(t)
 	srv, state := startCtlWith(t, func(s *Server) { s.ctlTimeout = 100 * time.Millisecond })
 	conn, err := net.Dial("unix", filepath.Join(state, SocketName))
 	if err != nil {
@@ -120,6 +130,7 @@ func TestControlDropsSilentClient(t *testing.T) {
 // TestControlBoundsClients: clients past the limit wait in the listen backlog instead of each
 // taking a descriptor of the daemon, and are answered once the ones before them are gone.
 func TestControlBoundsClients(t *testing.T) {
+	rootOnly(t)
 	const limit = 4
 	srv, state := startCtlWith(t, func(s *Server) { s.ctlClients = limit; s.ctlTimeout = time.Minute })
 	var most atomic.Int32
@@ -169,6 +180,7 @@ func TestControlBoundsClients(t *testing.T) {
 // TestCallWaitsForFullBacklog: with the daemon's listen backlog full, connect fails with
 // EAGAIN; Call tries again until it gets in and is answered instead of calling the daemon down.
 func TestCallWaitsForFullBacklog(t *testing.T) {
+	rootOnly(t)
 	state := t.TempDir()
 	sock := filepath.Join(state, SocketName)
 	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
