@@ -15,9 +15,8 @@ import (
 //
 // An open file costs the daemon this struct (64 bytes) and its entry in the table, at most 128
 // bytes of heap in all (TestHandleCost), and its snapshot while the snapshots of all open files
-// fit their budget (snapshotBudget); past it only the snapshot's length is kept. So a crowd of
-// files held open grows the daemon by a bounded amount per file, as the kernel's own
-// struct file does, and no more.
+// fit their budget (snapshotBudget); past it only the snapshot's length is kept. So files held
+// open by the ten thousand grow the daemon by a bounded amount each (README "Design notes").
 type handle struct {
 	node *node
 	pid  int
