@@ -56,7 +56,7 @@ func (s *Server) startControl(ctx context.Context, wg *sync.WaitGroup) error {
 const (
 	// ctlClients bounds the connections served at once. The next ones wait in the listen
 	// backlog (net.core.somaxconn), where they cost the daemon no descriptor; past the
-	// backlog, connect fails with EAGAIN and the client says the daemon is unreachable.
+	// backlog, connect fails with EAGAIN and Call tries again until its deadline.
 	ctlClients = 64
 	// ctlConnTimeout is how long a client may take to send its request, and then to take the
 	// reply: a request is one small JSON object that a client writes as soon as it connects.
@@ -78,10 +78,7 @@ type unixAcceptor interface {
 // listener passes (accept(2) lists ECONNABORTED, EMFILE, ENFILE, ENOBUFS, ENOMEM, EPERM), and
 // a control socket that stopped for good would take every later hook with it.
 func (s *Server) acceptControl(ctx context.Context, ln unixAcceptor) {
-	timeout := s.ctlTimeout
-	if timeout == 0 {
-		timeout = ctlConnTimeout
-	}
+	timeout := cmp.Or(s.ctlTimeout, ctlConnTimeout)
 	slots := make(chan struct{}, cmp.Or(s.ctlClients, ctlClients))
 	var pause time.Duration
 	for {
