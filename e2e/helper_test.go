@@ -34,6 +34,8 @@ func runHelper(mode string, args []string) int {
 		err = helperRead(args)
 	case "threads":
 		err = helperThreads(args)
+	case "holdmany":
+		err = helperHoldMany(args) // hardening_cost_test.go
 	default:
 		err = fmt.Errorf("unknown helper mode %q", mode)
 	}

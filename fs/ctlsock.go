@@ -1,6 +1,7 @@
 package fs
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -44,31 +45,92 @@ func (s *Server) startControl(ctx context.Context, wg *sync.WaitGroup) error {
 	wg.Add(3)
 	go func() { defer wg.Done(); <-ctx.Done(); ln.Close() }()
 	go func() { defer wg.Done(); s.runSwitches(ctx) }()
-	go func() {
-		defer wg.Done()
-		for {
-			conn, err := ln.AcceptUnix()
-			if err != nil {
-				if ctx.Err() == nil {
-					s.log.Error("control socket closed", zap.Error(err))
-				}
-				return
-			}
-			go s.serveConn(conn)
-		}
-	}()
+	go func() { defer wg.Done(); s.acceptControl(ctx, ln) }()
 	s.log.Info("control socket listening", zap.String("socket", sock))
 	return nil
+}
+
+// Limits of the control socket. The hook of every starting container calls it, so it must
+// outlive a burst of clients: a burst once ran the daemon out of descriptors, accept failed
+// with EMFILE, and a loop that ended at the first error left ctl and every hook hanging until
+// a restart.
+const (
+	// ctlClients bounds the connections served at once. The next ones wait in the listen
+	// backlog (net.core.somaxconn), where they cost the daemon no descriptor; past the
+	// backlog, connect fails with EAGAIN and Call tries again until its deadline.
+	ctlClients = 64
+	// ctlConnTimeout is how long a client may take to send its request, and then to take the
+	// reply: a request is one small JSON object that a client writes as soon as it connects.
+	ctlConnTimeout = 5 * time.Second
+	// ctlBackoffMin and ctlBackoffMax bound the pause after a failed accept, as net/http's
+	// Server.Serve does: accept fails again at once while the cause (EMFILE, ENFILE,
+	// ENOBUFS, ENOMEM) lasts, and the pending connection stays in the backlog meanwhile.
+	ctlBackoffMin = 5 * time.Millisecond
+	ctlBackoffMax = time.Second
+)
+
+// unixAcceptor is the listener acceptControl serves: a *net.UnixListener, or a test's.
+type unixAcceptor interface {
+	AcceptUnix() (*net.UnixConn, error)
+}
+
+// acceptControl serves connections from ln until ctx ends or ln is closed, at most ctlClients
+// at a time. A failed accept is retried after a growing pause: every error but a closed
+// listener passes (accept(2) lists ECONNABORTED, EMFILE, ENFILE, ENOBUFS, ENOMEM, EPERM), and
+// a control socket that stopped for good would take every later hook with it.
+func (s *Server) acceptControl(ctx context.Context, ln unixAcceptor) {
+	timeout := cmp.Or(s.ctlTimeout, ctlConnTimeout)
+	slots := make(chan struct{}, cmp.Or(s.ctlClients, ctlClients))
+	var pause time.Duration
+	for {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		conn, err := ln.AcceptUnix()
+		if err != nil {
+			<-slots
+			if ctx.Err() != nil {
+				return
+			}
+			if errors.Is(err, net.ErrClosed) {
+				s.log.Error("control socket closed", zap.Error(err))
+				return
+			}
+			if pause == 0 {
+				// Logged once per run of failures; the recovery is logged too.
+				s.log.Error("control socket: accept failed; retrying", zap.Error(err))
+			}
+			pause = min(max(2*pause, ctlBackoffMin), ctlBackoffMax)
+			select {
+			case <-time.After(pause):
+			case <-ctx.Done():
+				return
+			}
+			continue
+		}
+		if pause != 0 {
+			s.log.Info("control socket accepts again")
+			pause = 0
+		}
+		s.ctlConns.Add(1)
+		go func() {
+			defer func() { s.ctlConns.Add(-1); <-slots }()
+			s.serveConn(conn, timeout)
+		}()
+	}
 }
 
 // maxRequest bounds a request; a registration with a container's annotations is a few KiB.
 const maxRequest = 1 << 20
 
 // serveConn answers one request. Callers other than root are refused even if they got past
-// the socket's mode.
-func (s *Server) serveConn(conn *net.UnixConn) {
+// the socket's mode. A client has timeout to send its request and as long again to take the
+// reply, so that a silent one gives its slot back (ctlClients).
+func (s *Server) serveConn(conn *net.UnixConn, timeout time.Duration) {
 	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(60 * time.Second))
+	conn.SetDeadline(time.Now().Add(timeout))
 	cred, err := peerCred(conn)
 	var resp *Response
 	var req Request
@@ -88,6 +150,7 @@ func (s *Server) serveConn(conn *net.UnixConn) {
 	if resp.Error != "" {
 		s.log.Warn("control request refused", zap.String("op", req.Op), zap.String("error", resp.Error))
 	}
+	conn.SetDeadline(time.Now().Add(timeout))
 	json.NewEncoder(conn).Encode(resp)
 }
 

@@ -87,12 +87,13 @@ var ErrDaemonDown = errors.New("procfsd daemon not reachable")
 // timeout.
 func Call(stateDir string, req Request, timeout time.Duration) (*Response, error) {
 	sock := filepath.Join(stateDir, SocketName)
-	conn, err := net.DialTimeout("unix", sock, timeout)
+	deadline := time.Now().Add(timeout)
+	conn, err := dial(sock, deadline)
 	if err != nil {
 		return nil, fmt.Errorf("%w: dial %s: %w", ErrDaemonDown, sock, err)
 	}
 	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(timeout))
+	conn.SetDeadline(deadline)
 	if err := json.NewEncoder(conn).Encode(req); err != nil {
 		return nil, fmt.Errorf("%w: send %s request: %w", ErrDaemonDown, req.Op, err)
 	}
@@ -108,4 +109,25 @@ func Call(stateDir string, req Request, timeout time.Duration) (*Response, error
 		return &resp, errors.New(resp.Error)
 	}
 	return &resp, nil
+}
+
+// dialRetried, if set, is called before each retry of dial (tests).
+var dialRetried func()
+
+// dial connects to the control socket by deadline. A daemon serving its most clients leaves
+// the next in the listen backlog; when even that is full, connect fails at once with EAGAIN
+// (unix(7)), and the client tries again until its deadline rather than call the daemon down.
+func dial(sock string, deadline time.Time) (net.Conn, error) {
+	pause := 5 * time.Millisecond
+	for {
+		conn, err := net.DialTimeout("unix", sock, time.Until(deadline))
+		if err == nil || !errors.Is(err, syscall.EAGAIN) || time.Now().Add(pause).After(deadline) {
+			return conn, err
+		}
+		if dialRetried != nil {
+			dialRetried()
+		}
+		time.Sleep(pause)
+		pause = min(2*pause, 100*time.Millisecond)
+	}
 }

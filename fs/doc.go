@@ -28,5 +28,6 @@
 //
 // Nothing here may touch the mountpoint, fork or exec while answering a request, or hold a
 // lock across anything that can call back into FUSE. Locks are per handle and per container;
-// the handle and container tables are sync.Maps.
+// the handle table is sharded maps, each with its own lock, and the container tables are
+// sync.Maps.
 package fs

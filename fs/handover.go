@@ -42,18 +42,18 @@ type handleState struct {
 	Uid       uint32                `json:"uid"`
 	Container *cgroupview.Container `json:"container,omitempty"`
 	Data      []byte                `json:"data,omitempty"`
+	// Size is the length of the last snapshot, when it was not kept (handle).
+	Size int32 `json:"size,omitempty"`
 }
 
 // ExportHandover serialises the server's state for a successor. Call it after Serve returned.
 func (s *Server) ExportHandover(conn *Conn) ([]byte, error) {
 	st := handoverState{Init: conn.InitRequest(), NextHandle: s.handles.next.Load(), History: s.ExportHistory()}
-	s.handles.m.Range(func(k, v any) bool {
-		h := v.(*handle)
+	s.handles.each(func(fh uint64, h *handle) {
 		h.mu.Lock()
-		st.Handles = append(st.Handles, handleState{Fh: k.(uint64), Node: h.node.id, Pid: h.pid, Uid: h.uid,
-			Container: h.container, Data: h.data})
+		st.Handles = append(st.Handles, handleState{Fh: fh, Node: h.node.id, Pid: h.pid, Uid: h.uid,
+			Container: h.container, Data: h.data, Size: h.size})
 		h.mu.Unlock()
-		return true
 	})
 	b, err := json.Marshal(&st)
 	if err != nil {
@@ -75,7 +75,10 @@ func (s *Server) ImportHandover(data []byte) ([]byte, error) {
 		if n == nil {
 			continue // a node this version no longer has; its READs answer ENOENT
 		}
-		s.handles.put(hs.Fh, &handle{node: n, pid: hs.Pid, uid: hs.Uid, container: hs.Container, data: hs.Data})
+		h := &handle{node: n, pid: hs.Pid, uid: hs.Uid, container: hs.Container, data: hs.Data, size: hs.Size}
+		if s.handles.put(hs.Fh, h) == h {
+			s.snapshotBytes.Add(int64(cap(hs.Data)))
+		}
 	}
 	s.ImportHistory(st.History)
 	return st.Init, nil

@@ -123,12 +123,11 @@ func (r *rawFS) Read(_ <-chan struct{}, in *fuse.ReadIn, buf []byte) (fuse.ReadR
 		// predecessor (SPEC §5). Handles are reconstructible: resolve the reader again.
 		h = r.srv.handles.put(in.Fh, r.srv.newHandle(n, int(in.Caller.Pid), in.Caller.Uid))
 	}
-	data, err := r.srv.readAt(h, int64(in.Offset))
+	data, err := r.srv.readAt(h, int64(in.Offset), int(in.Size))
 	if err != nil {
 		return nil, r.srv.status(err)
 	}
-	end := min(int(in.Size), len(data))
-	return fuse.ReadResultData(data[:end]), fuse.OK
+	return fuse.ReadResultData(data), fuse.OK
 }
 
 func (r *rawFS) Write(_ <-chan struct{}, in *fuse.WriteIn, data []byte) (uint32, fuse.Status) {
@@ -146,7 +145,7 @@ func (r *rawFS) Write(_ <-chan struct{}, in *fuse.WriteIn, data []byte) (uint32,
 	return uint32(len(data)), fuse.OK
 }
 
-func (r *rawFS) Release(_ <-chan struct{}, in *fuse.ReleaseIn) { r.srv.handles.release(in.Fh) }
+func (r *rawFS) Release(_ <-chan struct{}, in *fuse.ReleaseIn) { r.srv.release(in.Fh) }
 
 // Flush answers ENOSYS so the kernel stops sending it for this connection.
 func (r *rawFS) Flush(_ <-chan struct{}, _ *fuse.FlushIn) fuse.Status { return fuse.ENOSYS }

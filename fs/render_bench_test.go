@@ -43,7 +43,7 @@ func BenchmarkRead(b *testing.B) {
 			h := s.newHandle(n, pid, 0)
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := s.readAt(h, 0); err != nil {
+				if _, err := s.readAt(h, 0, 1<<20); err != nil {
 					b.Fatal(err)
 				}
 			}
