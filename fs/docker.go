@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"procfsd/statedir"
 	"strings"
 )
 
@@ -46,7 +47,7 @@ var errNotDocker = errors.New("no Docker metadata")
 // engine does not know the ID.
 func dockerSwitch(dataRoot, id string) (isolated, set bool, err error) {
 	p := filepath.Join(dataRoot, "containers", id, "config.v2.json")
-	b, err := readFileLimit(p, maxDockerConfig)
+	b, err := statedir.ReadFile(p, statedir.MaxDockerConfig)
 	if errors.Is(err, os.ErrNotExist) {
 		return true, false, fmt.Errorf("read %s: %w", p, errNotDocker)
 	}

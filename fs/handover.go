@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"procfsd/cgroupview"
+	"procfsd/statedir"
 )
 
 // Handover: a process that stops serving (Serve returned after ctx ended) exports what its
@@ -298,7 +299,7 @@ func (s *Server) LoadHistory() error {
 // trusted in part).
 func (s *Server) readHistory() (History, error) {
 	path := filepath.Join(s.cfg.StateDir, historyName)
-	b, err := readFileLimit(path, maxHistoryFile)
+	b, err := statedir.ReadFile(path, statedir.MaxHistoryFile)
 	if errors.Is(err, os.ErrNotExist) {
 		return History{}, nil
 	}

@@ -13,6 +13,7 @@ import (
 
 	"procfsd/cgroupview"
 	"procfsd/proc"
+	"procfsd/statedir"
 )
 
 // TestLoadHistoryJudgesSourcesApart: the history file and the clock journal are restored each
@@ -78,7 +79,7 @@ func TestLoadHistoryJudgesSourcesApart(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer f.Close()
-			if err := f.Truncate(maxHistoryFile + 1); err != nil { // sparse: no disk needed
+			if err := f.Truncate(statedir.MaxHistoryFile + 1); err != nil { // sparse: no disk needed
 				t.Fatal(err)
 			}
 		}, "larger than the read bound"},

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"procfsd/proc"
+	"procfsd/statedir"
 )
 
 // clockJournal keeps each container's /proc/stat history as of its latest render in a file
@@ -51,7 +52,7 @@ type clockJournal struct {
 
 func openClockJournal(dir string) (*clockJournal, error) {
 	os.Remove(filepath.Join(dir, "clocks")) // the one-copy format; its entries are not read
-	mem, err := mapStateFile(dir, clockJournalName, clockJournalBytes, "clock journal")
+	mem, err := statedir.MapFile(dir, clockJournalName, clockJournalBytes, "clock journal")
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"procfsd/statedir"
 	"time"
 )
 
@@ -26,7 +27,7 @@ var errCorruptState = errors.New("corrupt state file")
 
 // loadState reads the state file; (nil, nil) when there is none yet.
 func loadState(path string) (*savedState, error) {
-	b, err := readFileLimit(path, maxStateFile)
+	b, err := statedir.ReadFile(path, statedir.MaxStateFile)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}

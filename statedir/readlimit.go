@@ -1,4 +1,4 @@
-package fs
+package statedir
 
 import (
 	"errors"
@@ -14,28 +14,28 @@ import (
 // Each bound is far above the largest file procfsd or the engine
 // writes; over it, the caller logs once and falls back (defaults, the host file).
 const (
-	// maxDockerConfig bounds a Docker config.v2.json. Real ones are a few KiB; the environment,
+	// MaxDockerConfig bounds a Docker config.v2.json. Real ones are a few KiB; the environment,
 	// their largest part, is at most what execve accepts (a quarter of the default 8 MiB stack,
 	// 2 MiB), so 8 MiB leaves room for labels and mounts.
-	maxDockerConfig = 8 << 20
-	// maxStateFile bounds switches.json. One entry with 15 v1 controllers under Kubernetes'
+	MaxDockerConfig = 8 << 20
+	// MaxStateFile bounds switches.json. One entry with 15 v1 controllers under Kubernetes'
 	// systemd paths is about 3.5 KiB indented, 35 MiB for 10,000 containers.
-	maxStateFile = 64 << 20
-	// maxHistoryFile bounds history.json. One container with 256 visible CPUs, 15 v1
+	MaxStateFile = 64 << 20
+	// MaxHistoryFile bounds history.json. One container with 256 visible CPUs, 15 v1
 	// controllers under Kubernetes' systemd paths and 13-digit counters is about 20 KiB,
 	// 200 MiB for 10,000 containers; a host with fewer CPUs writes a fraction of that.
-	maxHistoryFile = 256 << 20
+	MaxHistoryFile = 256 << 20
 )
 
-// errTooLarge marks a file over its read bound.
-var errTooLarge = errors.New("larger than the read bound")
+// ErrTooLarge marks a file over its read bound.
+var ErrTooLarge = errors.New("larger than the read bound")
 
-// readFileLimit reads the regular file at path, at most limit bytes. Anything else is refused
+// ReadFile reads the regular file at path, at most limit bytes. Anything else is refused
 // before it is opened where possible: a device such as /dev/zero never ends, and opening a FIFO
 // waits for a writer, which would hold a FUSE request forever; the open is non-blocking in case
 // one is swapped in between. Errors read "read <path>: ..."; a missing file satisfies
-// errors.Is(err, os.ErrNotExist), one over the bound errors.Is(err, errTooLarge).
-func readFileLimit(path string, limit int64) ([]byte, error) {
+// errors.Is(err, os.ErrNotExist), one over the bound errors.Is(err, ErrTooLarge).
+func ReadFile(path string, limit int64) ([]byte, error) {
 	if fi, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	} else if err := checkRegular(fi, limit); err != nil {
@@ -65,13 +65,13 @@ func checkRegular(fi os.FileInfo, limit int64) error {
 		return fmt.Errorf("not a regular file but a %s", fileType(fi.Mode()))
 	}
 	if fi.Size() > limit {
-		return fmt.Errorf("%w: %d bytes, the bound is %d", errTooLarge, fi.Size(), limit)
+		return fmt.Errorf("%w: %d bytes, the bound is %d", ErrTooLarge, fi.Size(), limit)
 	}
 	return nil
 }
 
 // readLimited reads r to its end, at most limit bytes: no more than limit+1 bytes are taken
-// from it, and a reader with more is errTooLarge. size is the expected length, so that a file
+// from it, and a reader with more is ErrTooLarge. size is the expected length, so that a file
 // that keeps its size is read into one allocation.
 func readLimited(r io.Reader, limit, size int64) ([]byte, error) {
 	lr := io.LimitReader(r, limit+1)
@@ -90,7 +90,7 @@ func readLimited(r io.Reader, limit, size int64) ([]byte, error) {
 		}
 	}
 	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("%w: more than %d bytes", errTooLarge, limit)
+		return nil, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, limit)
 	}
 	return b, nil
 }
