@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"path"
 	"path/filepath"
 	"sync"
 	"time"
@@ -18,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"procfsd/cgroupview"
+	"procfsd/switches"
 )
 
 // startControl listens on the control socket under --state-dir and serves it, with the
@@ -44,7 +44,7 @@ func (s *Server) startControl(ctx context.Context, wg *sync.WaitGroup) error {
 	}
 	wg.Add(3)
 	go func() { defer wg.Done(); <-ctx.Done(); ln.Close() }()
-	go func() { defer wg.Done(); s.runSwitches(ctx) }()
+	go func() { defer wg.Done(); s.switches.Run(ctx) }()
 	go func() { defer wg.Done(); s.acceptControl(ctx, ln) }()
 	s.log.Info("control socket listening", zap.String("socket", sock))
 	return nil
@@ -182,17 +182,17 @@ func (s *Server) handle(req Request, peer int) *Response {
 		if req.Value == nil {
 			return &Response{Error: "set-host: no value"}
 		}
-		err = s.setHost(*req.Value, "ctl")
+		err = s.switches.SetHost(*req.Value, "ctl")
 	case "set-container":
 		if req.Value == nil {
 			return &Response{Error: "set-container: no value"}
 		}
 		resp.Entry, err = s.ctlSetContainer(req.Container, *req.Value)
 	case "list":
-		host, _ := s.hostSwitch()
-		resp.Containers = s.switches.list()
+		host, _ := s.switches.Host()
+		resp.Containers = s.switches.List()
 		for i := range resp.Containers {
-			resp.Containers[i].Mode = s.mode(&resp.Containers[i], host)
+			resp.Containers[i].Mode = s.switches.Mode(&resp.Containers[i], host)
 		}
 	case "register":
 		resp.Entry, err = s.register(req, peer)
@@ -210,15 +210,15 @@ func (s *Server) handle(req Request, peer int) *Response {
 }
 
 func (s *Server) daemonStatus() (*Status, error) {
-	host, err := s.hostSwitch()
+	host, err := s.switches.Host()
 	if err != nil {
 		return nil, err
 	}
-	st := &Status{Mode: ModeVirtualized, StatsIsolated: host, Mountpoint: s.cfg.Mountpoint,
-		StateDir: s.cfg.StateDir, Containers: len(s.switches.list()), PID: os.Getpid(),
+	st := &Status{Mode: switches.ModeVirtualized, StatsIsolated: host, Mountpoint: s.cfg.Mountpoint,
+		StateDir: s.cfg.StateDir, Containers: len(s.switches.List()), PID: os.Getpid(),
 		LoadSampler: s.samplerStatus()}
-	if s.cfg.Kernel != nil {
-		st.Mode = ModeNative
+	if s.switches.Kernel() != nil {
+		st.Mode = switches.ModeNative
 	}
 	st.RequestTimeoutWarning = s.cfg.RequestTimeoutWarning
 	return st, nil
@@ -226,49 +226,31 @@ func (s *Server) daemonStatus() (*Status, error) {
 
 // ctlSetContainer sets the switch of the one container arg names: a seen container (by cgroup
 // path or runtime ID), or a cgroup path that exists on the host.
-func (s *Server) ctlSetContainer(arg string, on bool) (*Entry, error) {
-	arg, err := canonicalContainer(arg)
+func (s *Server) ctlSetContainer(arg string, on bool) (*switches.Entry, error) {
+	arg, err := switches.Canonical(arg)
 	if err != nil {
 		return nil, fmt.Errorf("set-container: %w", err)
 	}
-	found := s.switches.find(arg)
+	found := s.switches.Find(arg)
 	switch {
 	case len(found) == 1:
-		return s.setContainer(found[0].container(), on, SourceCtl)
+		return s.switches.SetContainer(found[0].Container(), on, switches.SourceCtl)
 	case len(found) > 1:
 		return nil, fmt.Errorf("set-container: %q names %d containers; give the cgroup path", arg, len(found))
 	}
 	for _, p := range candidatePaths(arg) {
 		if c, ok := s.cgroupByPath(p); ok {
-			return s.setContainer(c, on, SourceCtl)
+			return s.switches.SetContainer(c, on, switches.SourceCtl)
 		}
 	}
 	return nil, fmt.Errorf("set-container: no container %q seen, and no such cgroup", arg)
-}
-
-// canonicalContainer returns the form of a ctl container argument that entries are keyed by. A
-// cgroup path is cleaned lexically ("/x/", "//x", "/x/." and "/a/../x" are all "/x", as the
-// kernel writes it in /proc/<pid>/cgroup): an alias would make an entry that readers, keyed by
-// the kernel's form, never find and the sweep, finding its directory, never drops.
-func canonicalContainer(arg string) (string, error) {
-	if arg == "" {
-		return "", errors.New("no container named")
-	}
-	if arg[0] != '/' {
-		return arg, nil // a runtime container ID
-	}
-	p := path.Clean(arg)
-	if p == "/" {
-		return "", fmt.Errorf("%q is the root cgroup, which has no container switch", arg)
-	}
-	return p, nil
 }
 
 // candidatePaths are the cgroups arg may name: itself, or for a full 64-digit runtime ID the
 // paths Docker and podman give a container they have not yet let read a file (cgroupfs and
 // systemd drivers).
 func candidatePaths(arg string) []string {
-	if len(arg) != 64 || !allHex(arg) {
+	if len(arg) != 64 || !switches.IsHex(arg) {
 		return []string{arg}
 	}
 	return []string{"/docker/" + arg, "/system.slice/docker-" + arg + ".scope",
@@ -299,7 +281,7 @@ func (s *Server) cgroupByPath(p string) (*cgroupview.Container, bool) {
 // fails (a --proc-root that is not the host's), the cgroups the hook reported are used. The
 // opt-out annotation, if any, sets the switch (SPEC §3); a new container otherwise starts from
 // the default, even if an old one had the same cgroup.
-func (s *Server) register(req Request, peer int) (*Entry, error) {
+func (s *Server) register(req Request, peer int) (*switches.Entry, error) {
 	c, err := s.cgroups.Resolve(peer)
 	if err != nil || c.Root {
 		c, err = containerFromPaths(req.Cgroup, s.cgroups.Mode())
@@ -307,19 +289,18 @@ func (s *Server) register(req Request, peer int) (*Entry, error) {
 			return nil, fmt.Errorf("register %s: %w", req.Name, err)
 		}
 	}
-	on, set := annotationValue(req.Annotations[OptOutKey])
-	source := SourceDefault
+	on, set := switches.Annotation(req.Annotations[switches.OptOutKey])
+	source := switches.SourceDefault
 	if set {
-		source = SourceAnnotation
+		source = switches.SourceAnnotation
 	}
-	if s.cfg.Kernel != nil && !on {
-		if err := s.cfg.Kernel.SetContainer(c.Paths, false); err != nil {
+	if s.switches.Kernel() != nil && !on {
+		if err := s.switches.Kernel().SetContainer(c.Paths, false); err != nil {
 			return nil, fmt.Errorf("register %s: %w", req.Name, err)
 		}
 	}
-	e := &Entry{ID: c.ID, Name: req.Name, Cgroup: c.Paths, Isolated: on, Source: source}
-	s.switches.put(e)
-	s.changed()
+	e := &switches.Entry{ID: c.ID, Name: req.Name, Cgroup: c.Paths, Isolated: on, Source: source}
+	s.switches.Register(e)
 	s.log.Info("container registered", zap.String("container", c.ID), zap.String("name", req.Name),
 		zap.Bool("container_stats_isolated", on), zap.String("source", source))
 	return e, nil

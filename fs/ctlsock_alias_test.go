@@ -6,30 +6,6 @@ import (
 	"testing"
 )
 
-func TestCanonicalContainer(t *testing.T) {
-	for _, tt := range []struct{ arg, want, err string }{
-		{"/tke/ctr1", "/tke/ctr1", ""},
-		{"/tke/ctr1/", "/tke/ctr1", ""},
-		{"//tke//ctr1", "/tke/ctr1", ""},
-		{"/tke/ctr1/.", "/tke/ctr1", ""},
-		{"/tke/x/../ctr1", "/tke/ctr1", ""},
-		{"/../tke/ctr1", "/tke/ctr1", ""},
-		{"5e5e5e5e5e5e", "5e5e5e5e5e5e", ""},
-		{"", "", "no container named"},
-		{"/", "", "root cgroup"},
-		{"//", "", "root cgroup"},
-		{"/x/..", "", "root cgroup"},
-	} {
-		got, err := canonicalContainer(tt.arg)
-		switch {
-		case tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)):
-			t.Errorf("%q: %q, %v; want an error with %q", tt.arg, got, err, tt.err)
-		case tt.err == "" && (err != nil || got != tt.want):
-			t.Errorf("%q: %q, %v; want %q", tt.arg, got, err, tt.want)
-		}
-	}
-}
-
 // TestSetContainerByAlias: every spelling of a cgroup path sets the one entry keyed by the
 // kernel's form of it, the one readers and the sweep use; the root cgroup is refused. The
 // requests go through the socket's dispatch, past the peer check (which only root passes).
@@ -57,26 +33,5 @@ func TestSetContainerByAlias(t *testing.T) {
 		if !strings.Contains(r.Error, "root cgroup") {
 			t.Errorf("set-container %q: %+v, want a root cgroup error", root, r)
 		}
-	}
-}
-
-// TestAliasEntryNotLoaded: an entry saved for an alias of a cgroup path (which never applied)
-// is not brought back.
-func TestAliasEntryNotLoaded(t *testing.T) {
-	cg := copyTree(t, "../testdata/native/cgroup")
-	state := t.TempDir()
-	alias := map[string]string{}
-	for ctrl := range ctr1.Paths {
-		alias[ctrl] = "/tke/ctr1/"
-	}
-	st := &savedState{Version: stateVersion, StatsIsolated: true, Containers: []Entry{
-		{ID: "/tke/ctr1/", Cgroup: alias, Isolated: false, Source: SourceCtl},
-	}}
-	if err := saveState(filepath.Join(state, stateFileName), st); err != nil {
-		t.Fatal(err)
-	}
-	srv := newSwitchServer(t, cg, state, nil)
-	if l := srv.switches.list(); len(l) != 0 {
-		t.Errorf("loaded %+v", l)
 	}
 }

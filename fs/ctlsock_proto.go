@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"procfsd/switches"
 	"syscall"
 	"time"
 )
@@ -34,11 +35,11 @@ type Request struct {
 
 // Response answers a Request. Error is set when the call failed; nothing changed then.
 type Response struct {
-	Error      string  `json:"error,omitempty"`
-	Status     *Status `json:"status,omitempty"`
-	Containers []Entry `json:"containers,omitempty"`
+	Error      string           `json:"error,omitempty"`
+	Status     *Status          `json:"status,omitempty"`
+	Containers []switches.Entry `json:"containers,omitempty"`
 	// Entry is the container a set-container or register call changed or recorded.
-	Entry *Entry `json:"entry,omitempty"`
+	Entry *switches.Entry `json:"entry,omitempty"`
 }
 
 // Status describes the daemon (procfsd status, and the reply to every set and register).

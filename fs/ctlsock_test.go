@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"procfsd/internal/testenv"
+	"procfsd/switches"
 	"strings"
 	"sync"
 	"syscall"
@@ -44,19 +45,19 @@ func TestControlSocket(t *testing.T) {
 	if err != nil || fi.Mode().Perm() != 0o600 || fi.Mode().Type() != os.ModeSocket {
 		t.Fatalf("socket: %v, mode %v; want a 0600 socket", err, fi.Mode())
 	}
-	if r := call(t, state, Request{Op: "get-host"}); !r.Status.StatsIsolated || r.Status.Mode != ModeVirtualized {
+	if r := call(t, state, Request{Op: "get-host"}); !r.Status.StatsIsolated || r.Status.Mode != switches.ModeVirtualized {
 		t.Errorf("get-host: %+v", r.Status)
 	}
 	off := false
-	if r := call(t, state, Request{Op: "set-host", Value: &off}); r.Status.StatsIsolated || srv.hostIsolated.Load() {
-		t.Errorf("set-host 0: reply %+v, server %v", r.Status, srv.hostIsolated.Load())
+	if r := call(t, state, Request{Op: "set-host", Value: &off}); r.Status.StatsIsolated || hostOn(srv) {
+		t.Errorf("set-host 0: reply %+v, server %v", r.Status, hostOn(srv))
 	}
 	r := call(t, state, Request{Op: "set-container", Container: "/tke/ctr1", Value: &off})
-	if r.Entry == nil || r.Entry.ID != "/tke/ctr1" || r.Entry.Isolated || r.Entry.Source != SourceCtl {
+	if r.Entry == nil || r.Entry.ID != "/tke/ctr1" || r.Entry.Isolated || r.Entry.Source != switches.SourceCtl {
 		t.Errorf("set-container: %+v", r.Entry)
 	}
 	r = call(t, state, Request{Op: "list"})
-	if len(r.Containers) != 1 || r.Containers[0].Mode != ModePassthrough || r.Containers[0].Source != SourceCtl {
+	if len(r.Containers) != 1 || r.Containers[0].Mode != switches.ModePassthrough || r.Containers[0].Source != switches.SourceCtl {
 		t.Errorf("list: %+v", r.Containers)
 	}
 	for _, bad := range []Request{
@@ -97,7 +98,7 @@ func TestControlSocketRefusesNonRoot(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "only root may use the control socket") {
 		t.Errorf("client as nobody: %v: %s", err, out)
 	}
-	if !srv.hostIsolated.Load() {
+	if !hostOn(srv) {
 		t.Errorf("a refused caller changed the host switch")
 	}
 }
@@ -126,7 +127,7 @@ func TestSetUnseenContainerByRuntimeID(t *testing.T) {
 		t.Errorf("a 12-digit ID of a container never seen was accepted")
 	}
 	e, err := srv.ctlSetContainer(id, false)
-	if err != nil || e.ID != "/docker/"+id || e.Isolated || e.Source != SourceCtl {
+	if err != nil || e.ID != "/docker/"+id || e.Isolated || e.Source != switches.SourceCtl {
 		t.Fatalf("set by full ID: %+v, %v", e, err)
 	}
 	// Now seen, the short ID finds it.

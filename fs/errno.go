@@ -3,6 +3,7 @@ package fs
 import (
 	"errors"
 	"os"
+	"procfsd/switches"
 
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"go.uber.org/zap"
@@ -14,9 +15,9 @@ func (s *Server) status(err error) fuse.Status {
 	switch {
 	case err == nil:
 		return fuse.OK
-	case errors.Is(err, ErrBadValue):
+	case errors.Is(err, switches.ErrBadValue):
 		return fuse.EINVAL
-	case errors.Is(err, ErrPermission):
+	case errors.Is(err, switches.ErrPermission):
 		return fuse.EPERM
 	case errors.Is(err, os.ErrNotExist):
 		return fuse.ENOENT

@@ -127,7 +127,7 @@ func (s *Server) sampleContainer(id string, st *containerState, now time.Time) {
 	}
 	if (!sampled || err != nil) && !s.cgroups.Exists(c) {
 		s.states.drop(id, st)
-		s.switches.drop(id)
+		s.switches.Drop(id)
 		s.log.Info("container gone; state dropped", zap.String("container", id))
 		return
 	}

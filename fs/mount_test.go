@@ -255,8 +255,8 @@ func TestControlFiles(t *testing.T) {
 	if err := os.WriteFile(host, []byte("0\n"), 0); err != nil {
 		t.Fatalf("host root writes 0: %v", err)
 	}
-	if got := read(host); got != "0\n" || srv.hostIsolated.Load() {
-		t.Fatalf("after writing 0: file %q, switch %v", got, srv.hostIsolated.Load())
+	if got := read(host); got != "0\n" || hostOn(srv) {
+		t.Fatalf("after writing 0: file %q, switch %v", got, hostOn(srv))
 	}
 	// A non-root writer is refused, and nothing changes.
 	cmd := exec.Command("sh", "-c", "printf 1 | dd of="+host+" conv=notrunc status=none")

@@ -9,13 +9,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
 
 	"procfsd/cgroupview"
+	"procfsd/switches"
 )
 
 // Config is what `procfsd serve` passes in (SPEC §1.1).
@@ -40,7 +40,7 @@ type Config struct {
 	// Kernel, when set, drives a kernel that virtualizes /proc itself; New sets it when it
 	// detects one under ProcRoot (SPEC §3 native kernels). NativeHelper is the command that
 	// runs RunNativeHelper, e.g. {"/usr/bin/procfsd", "native-helper"}.
-	Kernel       Kernel
+	Kernel       switches.Kernel
 	NativeHelper []string
 	Logger       *zap.Logger
 	// OnReady, if set, is called once the mount answers requests (systemd READY=1).
@@ -62,10 +62,8 @@ type Server struct {
 
 	handles  handleTable
 	states   containerStates
-	switches switches
-	// hostIsolated is the host switch stats_isolated (SPEC §3).
-	hostIsolated atomic.Bool
-	pageSize     uint64
+	switches *switches.Board
+	pageSize uint64
 	// snapshotBytes is the size of the snapshots open files keep (readAt), within
 	// snapshotBudget, or snapshotLimit when set (tests lower it); overBudget says the budget was
 	// reached once, which is logged once.
@@ -78,10 +76,6 @@ type Server struct {
 	loops atomic.Pointer[loopSet]
 	// sampler is the load sampler's cost and plan, for status (loadavg_budget.go).
 	sampler samplerStats
-
-	saveMu   sync.Mutex    // serialises writes of the state file
-	saved    atomic.Uint64 // switches.version at the last save
-	saveKick chan struct{} // wakes the saver (switch_server.go)
 
 	// Control socket (ctlsock.go): connections being served, and limits tests lower (0: the
 	// defaults ctlClients and ctlConnTimeout).
@@ -115,7 +109,6 @@ func New(cfg Config) (*Server, error) {
 	_, psiErr := os.Stat(filepath.Join(cfg.ProcRoot, "pressure"))
 	s.tree = newTree(psiErr == nil)
 	s.fs = &rawFS{RawFileSystem: defaultRaw(), srv: s, tree: s.tree, mtime: time.Now()}
-	s.hostIsolated.Store(cfg.StatsIsolated)
 	s.states.init()
 	s.states.alive = func(pid int, start uint64) bool {
 		st, err := cgroupview.ProcessStart(cfg.ProcRoot, pid)
@@ -124,8 +117,11 @@ func New(cfg Config) (*Server, error) {
 	// A new container's first read must not be served the old one's thread counts, up to
 	// tasksTTL old: a loadavg started from them starts from the old count.
 	s.states.replaced = func(id string) { s.cache.views.Delete(id) }
-	s.saveKick = make(chan struct{}, 1)
-	if err := s.initSwitches(); err != nil {
+	s.switches, err = switches.Open(switches.Config{ProcRoot: cfg.ProcRoot, CgroupRoot: cfg.CgroupRoot,
+		StateDir: cfg.StateDir, DockerRoot: cfg.DockerRoot, StatsIsolated: cfg.StatsIsolated,
+		Kernel: cfg.Kernel, NativeHelper: cfg.NativeHelper, SweepEvery: cfg.LoadavgInterval,
+		Cgroups: reader, Logger: cfg.Logger, MayBlock: s.mayBlock})
+	if err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -248,7 +244,7 @@ func (s *Server) content(h *handle) ([]byte, error) {
 		return s.readControl(h)
 	}
 	c := h.container
-	if c == nil || c.Root || !s.isolated(c) {
+	if c == nil || c.Root || !s.switches.Isolated(c) {
 		return s.hostFile(h.node)
 	}
 	st := s.states.get(c)
@@ -270,12 +266,6 @@ func (s *Server) renderSafely(n *node, c *cgroupview.Container, st *containerSta
 		}
 	}()
 	return n.render(&renderCtx{srv: s, c: c, st: st}, w)
-}
-
-// isolated reports whether c sees its own numbers: the host switch and its own (SPEC §3).
-// On a native kernel procfsd never virtualizes: the kernel does (switch_server.go).
-func (s *Server) isolated(c *cgroupview.Container) bool {
-	return s.cfg.Kernel == nil && s.hostIsolated.Load() && s.containerIsolated(c)
 }
 
 // hostFile reads the host's own file for a node.

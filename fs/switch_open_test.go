@@ -36,7 +36,7 @@ func TestSwitchOpenForWriteNeedsTheRightCaller(t *testing.T) {
 			f.Close()
 		}
 	}
-	if !srv.hostIsolated.Load() {
+	if !hostOn(srv) {
 		t.Errorf("the host switch changed")
 	}
 }

@@ -46,21 +46,3 @@ func TestTreeWithoutPSI(t *testing.T) {
 		}
 	}
 }
-
-func TestParseSwitch(t *testing.T) {
-	tests := []struct {
-		in      string
-		want    bool
-		wantErr bool
-	}{
-		{"0", false, false}, {"1", true, false}, {"0\n", false, false}, {"1\n", true, false},
-		{"", false, true}, {"2", false, true}, {"01", false, true}, {"1\n\n", false, true},
-		{" 1", false, true}, {"true", false, true}, {"1 ", false, true},
-	}
-	for _, tt := range tests {
-		got, err := parseSwitch([]byte(tt.in))
-		if (err != nil) != tt.wantErr || got != tt.want {
-			t.Errorf("parseSwitch(%q) = %v, %v; want %v, error %v", tt.in, got, err, tt.want, tt.wantErr)
-		}
-	}
-}

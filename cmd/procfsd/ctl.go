@@ -12,12 +12,13 @@ import (
 	"time"
 
 	"procfsd/fs"
+	"procfsd/switches"
 )
 
 func init() {
 	commands["ctl"] = command{"read and set the switches of a running daemon", runCtl}
 	commands["native-helper"] = command{"(internal) set a native kernel switch from a container's cgroups",
-		func(args []string, _ io.Writer) error { return fs.RunNativeHelper(args, os.Stdout) }}
+		func(args []string, _ io.Writer) error { return switches.RunNativeHelper(args, os.Stdout) }}
 }
 
 // clientFlags are the flags every client subcommand shares with serve (SPEC §1.1).
@@ -130,7 +131,7 @@ func printCtl(w io.Writer, req fs.Request, resp *fs.Response, format string) err
 		switch req.Op {
 		case "list":
 			if resp.Containers == nil {
-				resp.Containers = []fs.Entry{}
+				resp.Containers = []switches.Entry{}
 			}
 			return enc.Encode(resp.Containers)
 		case "set-container":

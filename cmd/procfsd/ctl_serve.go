@@ -20,7 +20,7 @@ func registerSwitchFlags(fl *flag.FlagSet) *switchFlags {
 }
 
 // apply puts the flags into the server configuration, with the native helper being this
-// very binary (fs.RunNativeHelper behind the native-helper subcommand).
+// very binary (switches.RunNativeHelper behind the native-helper subcommand).
 func (f *switchFlags) apply(cfg *fs.Config) {
 	cfg.DockerRoot = f.dockerRoot
 	exe, err := os.Executable()

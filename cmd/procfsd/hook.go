@@ -14,6 +14,7 @@ import (
 
 	"procfsd/cgroupview"
 	"procfsd/fs"
+	"procfsd/switches"
 )
 
 func init() {
@@ -214,10 +215,10 @@ func (r *hookRun) hook(c *hookContainer) error {
 		}
 		return fmt.Errorf("register container %s: %w", c.ID, err)
 	}
-	if resp.Status.Mode == fs.ModeNative {
+	if resp.Status.Mode == switches.ModeNative {
 		return nil // the kernel virtualizes; its switch was set by the daemon
 	}
-	if resp.Entry != nil && resp.Entry.Source == fs.SourceAnnotation && !resp.Entry.Isolated {
+	if resp.Entry != nil && resp.Entry.Source == switches.SourceAnnotation && !resp.Entry.Isolated {
 		return nil // opted out: the container reads the host's own files
 	}
 	trees, err := cloneSources(r.f.mountpoint)

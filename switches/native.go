@@ -1,4 +1,4 @@
-package fs
+package switches
 
 import (
 	"bytes"
@@ -79,7 +79,7 @@ func (k *TKernel) SetHost(on bool) error {
 func (k *TKernel) SetContainer(paths map[string]string, on bool) error {
 	args := append([]string{}, k.Helper[1:]...)
 	args = append(args, "--cgroup-root", k.CgroupRoot,
-		"--sysctl", filepath.Join(k.ProcRoot, sysctlContainer), "--value", switchValue(on))
+		"--sysctl", filepath.Join(k.ProcRoot, sysctlContainer), "--value", Value(on))
 	args = append(args, helperCgroupArgs(paths)...)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -103,7 +103,8 @@ func helperCgroupArgs(paths map[string]string) []string {
 	return out
 }
 
-func switchValue(on bool) string {
+// Value is a switch as its file and the sysctl spell it.
+func Value(on bool) string {
 	if on {
 		return "1"
 	}
@@ -115,7 +116,7 @@ func writeSysctl(path string, on bool) error {
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if _, err := f.WriteString(switchValue(on) + "\n"); err != nil {
+	if _, err := f.WriteString(Value(on) + "\n"); err != nil {
 		f.Close()
 		return fmt.Errorf("write %s: %w", path, err)
 	}

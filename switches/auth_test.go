@@ -1,4 +1,4 @@
-package fs
+package switches
 
 import (
 	"errors"
@@ -87,30 +87,30 @@ func TestAuthorizeSwitchWrite(t *testing.T) {
 
 	for _, tt := range []struct {
 		name string
-		node uint64
+		node Which
 		pid  int
 		uid  uint32
 		c    *cgroupview.Container
 		ok   bool
 	}{
-		{"host root, host switch", idHostSwitch, hostRoot, 0, hostCg, true},
-		{"host root in the root cgroup, host switch", idHostSwitch, hostRoot, 0, rootCg, true},
-		{"host uid 1000 in its own user namespace, host switch", idHostSwitch, hostUserNS, 1000, hostCg, false},
-		{"uid 0 in a user namespace of its own, host switch", idHostSwitch, hostUserNS, 0, hostCg, false},
-		{"root of a plain container, host switch", idHostSwitch, hostRoot, 0, plain, false},
-		{"host root, its own cgroup's container switch", idContainerSwitch, hostRoot, 0, hostCg, true},
-		{"host root in the root cgroup, container switch", idContainerSwitch, hostRoot, 0, rootCg, false},
-		{"host uid 1000 in its own user namespace, container switch", idContainerSwitch, hostUserNS, 1000, hostCg, false},
-		{"root of a plain container", idContainerSwitch, hostRoot, 0, plain, true},
-		{"uid 1000 of a plain container in its own user namespace", idContainerSwitch, plainUser, 1000, plain, false},
-		{"root of a user-namespace container", idContainerSwitch, ctrRoot, 100000, userns, true},
-		{"host root entering a user-namespace container", idContainerSwitch, hostRoot, 0, userns, true},
-		{"root of a user-namespace container in a nested user namespace", idContainerSwitch, ctrNested, 100000, userns, false},
-		{"uid 1000 of a user-namespace container in its own user namespace", idContainerSwitch, ctrUser, 101000, userns, false},
-		{"uid 1 of a user-namespace container", idContainerSwitch, ctrRoot, 100001, userns, false},
-		{"a host uid the container's map does not hold", idContainerSwitch, ctrRoot, 1000, userns, false},
-		{"root of a container whose init PID was reused", idContainerSwitch, ctrRoot, 100000, reused, false},
-		{"a writer gone", idContainerSwitch, gone, 0, plain, false},
+		{"host root, host switch", Host, hostRoot, 0, hostCg, true},
+		{"host root in the root cgroup, host switch", Host, hostRoot, 0, rootCg, true},
+		{"host uid 1000 in its own user namespace, host switch", Host, hostUserNS, 1000, hostCg, false},
+		{"uid 0 in a user namespace of its own, host switch", Host, hostUserNS, 0, hostCg, false},
+		{"root of a plain container, host switch", Host, hostRoot, 0, plain, false},
+		{"host root, its own cgroup's container switch", Container, hostRoot, 0, hostCg, true},
+		{"host root in the root cgroup, container switch", Container, hostRoot, 0, rootCg, false},
+		{"host uid 1000 in its own user namespace, container switch", Container, hostUserNS, 1000, hostCg, false},
+		{"root of a plain container", Container, hostRoot, 0, plain, true},
+		{"uid 1000 of a plain container in its own user namespace", Container, plainUser, 1000, plain, false},
+		{"root of a user-namespace container", Container, ctrRoot, 100000, userns, true},
+		{"host root entering a user-namespace container", Container, hostRoot, 0, userns, true},
+		{"root of a user-namespace container in a nested user namespace", Container, ctrNested, 100000, userns, false},
+		{"uid 1000 of a user-namespace container in its own user namespace", Container, ctrUser, 101000, userns, false},
+		{"uid 1 of a user-namespace container", Container, ctrRoot, 100001, userns, false},
+		{"a host uid the container's map does not hold", Container, ctrRoot, 1000, userns, false},
+		{"root of a container whose init PID was reused", Container, ctrRoot, 100000, reused, false},
+		{"a writer gone", Container, gone, 0, plain, false},
 		{"not a switch", 3, hostRoot, 0, hostCg, false},
 	} {
 		err := authorizeWrite(p.root, self, tt.node, tt.pid, tt.uid, tt.c)

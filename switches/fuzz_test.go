@@ -1,4 +1,4 @@
-package fs
+package switches
 
 import (
 	"testing"
@@ -11,19 +11,19 @@ func FuzzParseSwitch(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		on, err := parseSwitch(b)
+		on, err := ParseSwitch(b)
 		switch string(b) {
 		case "1", "1\n":
 			if err != nil || !on {
-				t.Fatalf("parseSwitch(%q) = %v, %v", b, on, err)
+				t.Fatalf("ParseSwitch(%q) = %v, %v", b, on, err)
 			}
 		case "0", "0\n":
 			if err != nil || on {
-				t.Fatalf("parseSwitch(%q) = %v, %v", b, on, err)
+				t.Fatalf("ParseSwitch(%q) = %v, %v", b, on, err)
 			}
 		default:
 			if err == nil {
-				t.Fatalf("parseSwitch(%q) accepted: %v", b, on)
+				t.Fatalf("ParseSwitch(%q) accepted: %v", b, on)
 			}
 		}
 	})
@@ -55,4 +55,22 @@ func FuzzParseStateFile(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestParseSwitch(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    bool
+		wantErr bool
+	}{
+		{"0", false, false}, {"1", true, false}, {"0\n", false, false}, {"1\n", true, false},
+		{"", false, true}, {"2", false, true}, {"01", false, true}, {"1\n\n", false, true},
+		{" 1", false, true}, {"true", false, true}, {"1 ", false, true},
+	}
+	for _, tt := range tests {
+		got, err := ParseSwitch([]byte(tt.in))
+		if (err != nil) != tt.wantErr || got != tt.want {
+			t.Errorf("ParseSwitch(%q) = %v, %v; want %v, error %v", tt.in, got, err, tt.want, tt.wantErr)
+		}
+	}
 }

@@ -1,6 +1,9 @@
-package fs
+package switches
 
 import (
+	"errors"
+	"fmt"
+	"path"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -43,21 +46,22 @@ type Entry struct {
 	Mode string `json:"mode,omitempty"`
 }
 
-func (e *Entry) container() *cgroupview.Container {
+// Container is the container e names, with its cgroups.
+func (e *Entry) Container() *cgroupview.Container {
 	return &cgroupview.Container{ID: e.ID, Paths: e.Cgroup}
 }
 
-// switches holds the per-container switch container_stats_isolated (SPEC §3) of every
+// table holds the per-container switch container_stats_isolated (SPEC §3) of every
 // container seen. Entries are immutable and replaced whole, so the read path (every open of
 // a virtual file) takes no lock; changes are serialised by mu.
-type switches struct {
+type table struct {
 	m       sync.Map // ID → *Entry
 	mu      sync.Mutex
 	version atomic.Uint64 // bumped by every change; the saver compares it
 }
 
 // get returns the entry of id, nil when the container was never seen.
-func (sw *switches) get(id string) *Entry {
+func (sw *table) get(id string) *Entry {
 	v, ok := sw.m.Load(id)
 	if !ok {
 		return nil
@@ -67,7 +71,7 @@ func (sw *switches) get(id string) *Entry {
 
 // add records a container seen for the first time; an entry already there wins (a
 // concurrent first sight, or a value set by a hook or a write before the first read).
-func (sw *switches) add(e *Entry) *Entry {
+func (sw *table) add(e *Entry) *Entry {
 	v, loaded := sw.m.LoadOrStore(e.ID, e)
 	if !loaded {
 		sw.version.Add(1)
@@ -76,7 +80,7 @@ func (sw *switches) add(e *Entry) *Entry {
 }
 
 // put replaces the entry of e.ID.
-func (sw *switches) put(e *Entry) {
+func (sw *table) put(e *Entry) {
 	sw.mu.Lock()
 	defer sw.mu.Unlock()
 	sw.m.Store(e.ID, e)
@@ -84,7 +88,7 @@ func (sw *switches) put(e *Entry) {
 }
 
 // set changes the switch of container c, keeping what else is known about it.
-func (sw *switches) set(c *cgroupview.Container, isolated bool, source string) *Entry {
+func (sw *table) set(c *cgroupview.Container, isolated bool, source string) *Entry {
 	sw.mu.Lock()
 	defer sw.mu.Unlock()
 	e := &Entry{ID: c.ID, Cgroup: c.Paths}
@@ -101,14 +105,14 @@ func (sw *switches) set(c *cgroupview.Container, isolated bool, source string) *
 }
 
 // drop forgets a container whose cgroup has gone (SPEC §3).
-func (sw *switches) drop(id string) {
+func (sw *table) drop(id string) {
 	if _, ok := sw.m.LoadAndDelete(id); ok {
 		sw.version.Add(1)
 	}
 }
 
 // list returns every entry, sorted by ID.
-func (sw *switches) list() []Entry {
+func (sw *table) list() []Entry {
 	var out []Entry
 	sw.m.Range(func(_, v any) bool {
 		out = append(out, *v.(*Entry))
@@ -122,13 +126,13 @@ func (sw *switches) list() []Entry {
 // container ID, or a hex runtime ID (at least 12 digits, as `docker ps` abbreviates) that
 // starts the name or appears in the cgroup path, which for podman, CRI-O and Docker contains
 // the container ID.
-func (sw *switches) find(arg string) []Entry {
+func (sw *table) find(arg string) []Entry {
 	var exact, loose []Entry
 	for _, e := range sw.list() {
 		switch {
 		case e.ID == arg || e.Name == arg:
 			exact = append(exact, e)
-		case len(arg) >= 12 && allHex(arg) && (hasPrefix(e.Name, arg) || containsWord(e.ID, arg)):
+		case len(arg) >= 12 && IsHex(arg) && (hasPrefix(e.Name, arg) || containsWord(e.ID, arg)):
 			loose = append(loose, e)
 		}
 	}
@@ -158,7 +162,8 @@ func containsWord(path, id string) bool {
 	return false
 }
 
-func allHex(s string) bool {
+// IsHex reports whether s is all lower-case hex digits, as runtime container IDs are.
+func IsHex(s string) bool {
 	for i := range len(s) {
 		if !isHex(s[i]) {
 			return false
@@ -168,3 +173,21 @@ func allHex(s string) bool {
 }
 
 func isHex(b byte) bool { return b >= '0' && b <= '9' || b >= 'a' && b <= 'f' }
+
+// Canonical returns the form of a ctl container argument that entries are keyed by. A
+// cgroup path is cleaned lexically ("/x/", "//x", "/x/." and "/a/../x" are all "/x", as the
+// kernel writes it in /proc/<pid>/cgroup): an alias would make an entry that readers, keyed by
+// the kernel's form, never find and the sweep, finding its directory, never drops.
+func Canonical(arg string) (string, error) {
+	if arg == "" {
+		return "", errors.New("no container named")
+	}
+	if arg[0] != '/' {
+		return arg, nil // a runtime container ID
+	}
+	p := path.Clean(arg)
+	if p == "/" {
+		return "", fmt.Errorf("%q is the root cgroup, which has no container switch", arg)
+	}
+	return p, nil
+}

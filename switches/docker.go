@@ -1,4 +1,4 @@
-package fs
+package switches
 
 import (
 	"encoding/json"
@@ -67,13 +67,13 @@ func parseDockerConfig(b []byte, id string) (isolated, set bool, err error) {
 	if c.ID != id {
 		return true, false, fmt.Errorf("parse config.v2.json of %s: it describes %q", id, c.ID)
 	}
-	on, ok := annotationValue(c.Config.Labels[OptOutKey])
+	on, ok := Annotation(c.Config.Labels[OptOutKey])
 	return on, ok, nil
 }
 
-// annotationValue reads the opt-out annotation or label: "0"/"false" opt out, "1"/"true" opt
+// Annotation reads the opt-out annotation or label: "0"/"false" opt out, "1"/"true" opt
 // in (SPEC §3). ok is false for a missing or unrecognised value, which leaves the default.
-func annotationValue(v string) (isolated, ok bool) {
+func Annotation(v string) (isolated, ok bool) {
 	switch strings.ToLower(strings.TrimSpace(v)) {
 	case "0", "false":
 		return false, true

@@ -1,4 +1,4 @@
-package fs
+package switches
 
 import (
 	"flag"
@@ -28,7 +28,7 @@ func RunNativeHelper(args []string, stdout io.Writer) error {
 	if err := fl.Parse(args); err != nil {
 		return fmt.Errorf("parse helper arguments: %w", err)
 	}
-	on, err := parseSwitch([]byte(*value))
+	on, err := ParseSwitch([]byte(*value))
 	if err != nil {
 		return err
 	}

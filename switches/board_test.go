@@ -1,4 +1,4 @@
-package fs
+package switches
 
 import (
 	"os"
@@ -31,16 +31,27 @@ func copyTree(t *testing.T, src string) string {
 var ctr1 = &cgroupview.Container{ID: "/tke/ctr1", Paths: map[string]string{
 	"memory": "/tke/ctr1", "cpuset": "/tke/ctr1", "cpuacct": "/tke/ctr1", "blkio": "/tke/ctr1", "cpu": "/tke/ctr1", "pids": "/tke/ctr1"}}
 
-func newSwitchServer(t *testing.T, cgroupRoot, stateDir string, log *zap.Logger) *Server {
+func newSwitchServer(t *testing.T, cgroupRoot, stateDir string, log *zap.Logger) *Board {
 	t.Helper()
 	if log == nil {
 		log = zaptest.NewLogger(t)
 	}
-	srv, err := New(Config{ProcRoot: hostProc, CgroupRoot: cgroupRoot, StateDir: stateDir, StatsIsolated: true, Logger: log})
+	return openForTest(t, Config{ProcRoot: hostProc, CgroupRoot: cgroupRoot, StateDir: stateDir, StatsIsolated: true, Logger: log})
+}
+
+// openForTest opens the board of cfg over a cgroup reader of its roots.
+func openForTest(t *testing.T, cfg Config) *Board {
+	t.Helper()
+	cg, err := cgroupview.New(cfg.CgroupRoot, cfg.ProcRoot)
 	if err != nil {
-		t.Fatalf("New: %v", err)
+		t.Fatal(err)
 	}
-	return srv
+	cfg.Cgroups = cg
+	b, err := Open(cfg)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	return b
 }
 
 // TestStateSurvivesRestart: the host switch and a container's switch set by one server are
@@ -50,10 +61,10 @@ func TestStateSurvivesRestart(t *testing.T) {
 	cg := copyTree(t, "../testdata/native/cgroup")
 	state := filepath.Join(t.TempDir(), "state")
 	s1 := newSwitchServer(t, cg, state, nil)
-	if err := s1.setHost(false, "test"); err != nil {
+	if err := s1.SetHost(false, "test"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s1.setContainer(ctr1, false, SourceCtl); err != nil {
+	if _, err := s1.SetContainer(ctr1, false, SourceCtl); err != nil {
 		t.Fatal(err)
 	}
 	fi, err := os.Stat(state)
@@ -65,7 +76,7 @@ func TestStateSurvivesRestart(t *testing.T) {
 	if s2.hostIsolated.Load() {
 		t.Errorf("host switch after restart = 1, want the persisted 0")
 	}
-	e := s2.switches.get(ctr1.ID)
+	e := s2.table.get(ctr1.ID)
 	if e == nil || e.Isolated || e.Source != SourceCtl {
 		t.Fatalf("container after restart: %+v, want switch 0 from ctl", e)
 	}
@@ -73,8 +84,8 @@ func TestStateSurvivesRestart(t *testing.T) {
 	if err := os.RemoveAll(filepath.Join(cg, "memory/tke/ctr1")); err != nil {
 		t.Fatal(err)
 	}
-	s2.sweepSwitches()
-	if e := s2.switches.get(ctr1.ID); e != nil {
+	s2.sweep()
+	if e := s2.table.get(ctr1.ID); e != nil {
 		t.Errorf("entry of a gone cgroup kept: %+v", e)
 	}
 	st, err := loadState(filepath.Join(state, stateFileName))
@@ -103,10 +114,10 @@ func TestStateOfGoneContainerNotLoaded(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := newSwitchServer(t, cg, state, nil)
-	if e := srv.switches.get("/tke/ctr1"); e == nil || e.Isolated || e.Source != SourceWrite {
+	if e := srv.table.get("/tke/ctr1"); e == nil || e.Isolated || e.Source != SourceWrite {
 		t.Errorf("/tke/ctr1: %+v, want switch 0 from write", e)
 	}
-	if e := srv.switches.get("/tke/gone"); e != nil {
+	if e := srv.table.get("/tke/gone"); e != nil {
 		t.Errorf("/tke/gone loaded: %+v", e)
 	}
 }
@@ -133,8 +144,8 @@ func TestCorruptStateMovedAside(t *testing.T) {
 			}
 			core, logs := observer.New(zapcore.InfoLevel)
 			srv := newSwitchServer(t, "../testdata/native/cgroup", state, zap.New(core))
-			if !srv.hostIsolated.Load() || len(srv.switches.list()) != 0 {
-				t.Errorf("defaults not used: host %v, %d entries", srv.hostIsolated.Load(), len(srv.switches.list()))
+			if !srv.hostIsolated.Load() || len(srv.table.list()) != 0 {
+				t.Errorf("defaults not used: host %v, %d entries", srv.hostIsolated.Load(), len(srv.table.list()))
 			}
 			if _, err := os.Lstat(path); !os.IsNotExist(err) {
 				t.Errorf("%s still there: %v", path, err)
@@ -148,7 +159,7 @@ func TestCorruptStateMovedAside(t *testing.T) {
 				t.Errorf("log lines about the state file: %v, want one error", found)
 			}
 			// The next save works and makes a good file again.
-			if err := srv.setHost(false, "test"); err != nil {
+			if err := srv.SetHost(false, "test"); err != nil {
 				t.Fatal(err)
 			}
 			if st, err := loadState(path); err != nil || st == nil || st.StatsIsolated {
@@ -159,7 +170,7 @@ func TestCorruptStateMovedAside(t *testing.T) {
 }
 
 func TestFindEntries(t *testing.T) {
-	var sw switches
+	var sw table
 	id := "cad8a630e4284d239bbd52d8607003ea684cbec6b197d4366d267015aecd026d"
 	sw.add(&Entry{ID: "/libpod_parent/libpod-" + id, Name: id, Isolated: true, Source: SourceDefault})
 	sw.add(&Entry{ID: "/docker/" + strings.Repeat("ab", 32), Isolated: true, Source: SourceDefault})

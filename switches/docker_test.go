@@ -1,4 +1,4 @@
-package fs
+package switches
 
 import (
 	"errors"
@@ -77,11 +77,8 @@ func TestDockerSwitch(t *testing.T) {
 // TestDockerLabelOnFirstSight: the first read of a Docker container takes its switch from the
 // label and records where it came from; a container without the label keeps the default.
 func TestDockerLabelOnFirstSight(t *testing.T) {
-	srv, err := New(Config{ProcRoot: "../testdata/hosts/debian12-2cpu/proc", CgroupRoot: "../testdata/cgroup/v1-docker",
+	srv := openForTest(t, Config{ProcRoot: "../testdata/hosts/debian12-2cpu/proc", CgroupRoot: "../testdata/cgroup/v1-docker",
 		DockerRoot: dockerFixture, StatsIsolated: true, Logger: zaptest.NewLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, tt := range []struct {
 		id       string
 		isolated bool
@@ -95,20 +92,20 @@ func TestDockerLabelOnFirstSight(t *testing.T) {
 		{"/other/ctr", true, SourceDefault},
 	} {
 		c := &cgroupview.Container{ID: tt.id, Paths: map[string]string{"memory": tt.id}}
-		if got := srv.isolated(c); got != tt.isolated {
+		if got := srv.Isolated(c); got != tt.isolated {
 			t.Errorf("%s: isolated = %v, want %v", tt.id, got, tt.isolated)
 		}
-		e := srv.switches.get(tt.id)
+		e := srv.table.get(tt.id)
 		if e == nil || e.Source != tt.source || e.Isolated != tt.isolated {
 			t.Errorf("%s: entry %+v, want source %s", tt.id, e, tt.source)
 		}
 	}
 	// A later write wins over the label.
 	c := &cgroupview.Container{ID: "/docker/" + dockerOptOut0, Paths: map[string]string{"memory": "/docker/" + dockerOptOut0}}
-	if _, err := srv.setContainer(c, true, SourceWrite); err != nil {
+	if _, err := srv.SetContainer(c, true, SourceWrite); err != nil {
 		t.Fatal(err)
 	}
-	if !srv.isolated(c) {
+	if !srv.Isolated(c) {
 		t.Errorf("after a write of 1 the labelled container is still not isolated")
 	}
 }
