@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"procfsd/cgroupview"
+	"procfsd/ctlapi"
 	"procfsd/switches"
 )
 
@@ -28,7 +29,7 @@ func (s *Server) startControl(ctx context.Context, wg *sync.WaitGroup) error {
 	if s.cfg.StateDir == "" {
 		return nil
 	}
-	sock := filepath.Join(s.cfg.StateDir, SocketName)
+	sock := filepath.Join(s.cfg.StateDir, ctlapi.SocketName)
 	// A socket left by a previous process (crash, handover) would make Listen fail.
 	if err := os.Remove(sock); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("listen on %s: %w", sock, err)
@@ -57,7 +58,7 @@ func (s *Server) startControl(ctx context.Context, wg *sync.WaitGroup) error {
 const (
 	// ctlClients bounds the connections served at once. The next ones wait in the listen
 	// backlog (net.core.somaxconn), where they cost the daemon no descriptor; past the
-	// backlog, connect fails with EAGAIN and Call tries again until its deadline.
+	// backlog, connect fails with EAGAIN and ctlapi.Call tries again until its deadline.
 	ctlClients = 64
 	// ctlConnTimeout is how long a client may take to send its request, and then to take the
 	// reply: a request is one small JSON object that a client writes as soon as it connects.
@@ -132,18 +133,18 @@ func (s *Server) serveConn(conn *net.UnixConn, timeout time.Duration) {
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(timeout))
 	cred, err := peerCred(conn)
-	var resp *Response
-	var req Request
+	var resp *ctlapi.Response
+	var req ctlapi.Request
 	// The request is read before the caller is judged, so that a refused caller gets the
 	// reason rather than a broken pipe; it is bounded and never acted on.
 	decodeErr := json.NewDecoder(io.LimitReader(conn, maxRequest)).Decode(&req)
 	switch {
 	case err != nil:
-		resp = &Response{Error: err.Error()}
+		resp = &ctlapi.Response{Error: err.Error()}
 	case cred.Uid != 0:
-		resp = &Response{Error: fmt.Sprintf("uid %d: only root may use the control socket", cred.Uid)}
+		resp = &ctlapi.Response{Error: fmt.Sprintf("uid %d: only root may use the control socket", cred.Uid)}
 	case decodeErr != nil:
-		resp = &Response{Error: fmt.Sprintf("decode request: %v", decodeErr)}
+		resp = &ctlapi.Response{Error: fmt.Sprintf("decode request: %v", decodeErr)}
 	default:
 		resp = s.handle(req, int(cred.Pid))
 	}
@@ -173,19 +174,19 @@ func peerCred(conn *net.UnixConn) (*unix.Ucred, error) {
 }
 
 // handle dispatches one request; peer is the caller's PID in the host PID namespace.
-func (s *Server) handle(req Request, peer int) *Response {
+func (s *Server) handle(req ctlapi.Request, peer int) *ctlapi.Response {
 	var err error
-	resp := &Response{}
+	resp := &ctlapi.Response{}
 	switch req.Op {
 	case "status", "get-host":
 	case "set-host":
 		if req.Value == nil {
-			return &Response{Error: "set-host: no value"}
+			return &ctlapi.Response{Error: "set-host: no value"}
 		}
 		err = s.switches.SetHost(*req.Value, "ctl")
 	case "set-container":
 		if req.Value == nil {
-			return &Response{Error: "set-container: no value"}
+			return &ctlapi.Response{Error: "set-container: no value"}
 		}
 		resp.Entry, err = s.ctlSetContainer(req.Container, *req.Value)
 	case "list":
@@ -197,24 +198,24 @@ func (s *Server) handle(req Request, peer int) *Response {
 	case "register":
 		resp.Entry, err = s.register(req, peer)
 	default:
-		return &Response{Error: fmt.Sprintf("unknown op %q", req.Op)}
+		return &ctlapi.Response{Error: fmt.Sprintf("unknown op %q", req.Op)}
 	}
 	if err != nil {
-		return &Response{Error: err.Error()}
+		return &ctlapi.Response{Error: err.Error()}
 	}
 	resp.Status, err = s.daemonStatus()
 	if err != nil {
-		return &Response{Error: err.Error()}
+		return &ctlapi.Response{Error: err.Error()}
 	}
 	return resp
 }
 
-func (s *Server) daemonStatus() (*Status, error) {
+func (s *Server) daemonStatus() (*ctlapi.Status, error) {
 	host, err := s.switches.Host()
 	if err != nil {
 		return nil, err
 	}
-	st := &Status{Mode: switches.ModeVirtualized, StatsIsolated: host, Mountpoint: s.cfg.Mountpoint,
+	st := &ctlapi.Status{Mode: switches.ModeVirtualized, StatsIsolated: host, Mountpoint: s.cfg.Mountpoint,
 		StateDir: s.cfg.StateDir, Containers: len(s.switches.List()), PID: os.Getpid(),
 		LoadSampler: s.samplerStatus()}
 	if s.switches.Kernel() != nil {
@@ -281,7 +282,7 @@ func (s *Server) cgroupByPath(p string) (*cgroupview.Container, bool) {
 // fails (a --proc-root that is not the host's), the cgroups the hook reported are used. The
 // opt-out annotation, if any, sets the switch (SPEC §3); a new container otherwise starts from
 // the default, even if an old one had the same cgroup.
-func (s *Server) register(req Request, peer int) (*switches.Entry, error) {
+func (s *Server) register(req ctlapi.Request, peer int) (*switches.Entry, error) {
 	c, err := s.cgroups.Resolve(peer)
 	if err != nil || c.Root {
 		c, err = containerFromPaths(req.Cgroup, s.cgroups.Mode())

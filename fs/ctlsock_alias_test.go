@@ -2,6 +2,7 @@ package fs
 
 import (
 	"path/filepath"
+	"procfsd/ctlapi"
 	"strings"
 	"testing"
 )
@@ -13,7 +14,7 @@ func TestSetContainerByAlias(t *testing.T) {
 	srv := newSwitchServer(t, copyTree(t, "../testdata/native/cgroup"), filepath.Join(t.TempDir(), "state"), nil)
 	for i, alias := range []string{"/tke/ctr1/", "//tke/ctr1", "/tke/ctr1/.", "/tke/x/../ctr1"} {
 		on := i%2 == 1
-		r := srv.handle(Request{Op: "set-container", Container: alias, Value: &on}, 0)
+		r := srv.handle(ctlapi.Request{Op: "set-container", Container: alias, Value: &on}, 0)
 		if r.Error != "" || r.Entry == nil || r.Entry.ID != "/tke/ctr1" || r.Entry.Isolated != on {
 			t.Fatalf("set-container %q %v: %q %+v, want /tke/ctr1", alias, on, r.Error, r.Entry)
 		}
@@ -22,14 +23,14 @@ func TestSetContainerByAlias(t *testing.T) {
 				t.Errorf("set-container %q: %s path %q", alias, ctrl, p)
 			}
 		}
-		list := srv.handle(Request{Op: "list"}, 0).Containers
+		list := srv.handle(ctlapi.Request{Op: "list"}, 0).Containers
 		if len(list) != 1 || list[0].ID != "/tke/ctr1" || list[0].Isolated != on {
 			t.Errorf("after set-container %q: list %+v", alias, list)
 		}
 	}
 	off := false
 	for _, root := range []string{"/", "//", "/tke/.."} {
-		r := srv.handle(Request{Op: "set-container", Container: root, Value: &off}, 0)
+		r := srv.handle(ctlapi.Request{Op: "set-container", Container: root, Value: &off}, 0)
 		if !strings.Contains(r.Error, "root cgroup") {
 			t.Errorf("set-container %q: %+v, want a root cgroup error", root, r)
 		}

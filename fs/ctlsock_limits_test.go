@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"procfsd/ctlapi"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -72,7 +73,7 @@ func TestControlAcceptRetries(t *testing.T) {
 		t.Run(errno.Error(), func(t *testing.T) {
 			state := t.TempDir()
 			srv := newSwitchServer(t, copyTree(t, "../testdata/native/cgroup"), "", nil)
-			ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: filepath.Join(state, SocketName), Net: "unix"})
+			ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: filepath.Join(state, ctlapi.SocketName), Net: "unix"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -82,7 +83,7 @@ func TestControlAcceptRetries(t *testing.T) {
 			done := make(chan struct{})
 			go func() { defer close(done); srv.acceptControl(ctx, f) }()
 			t.Cleanup(func() { cancel(); ln.Close(); <-done })
-			if r := call(t, state, Request{Op: "status"}); r.Status == nil || r.Status.PID != os.Getpid() {
+			if r := call(t, state, ctlapi.Request{Op: "status"}); r.Status == nil || r.Status.PID != os.Getpid() {
 				t.Errorf("status after %d failed accepts: %+v", 5, r.Status)
 			}
 			if c := f.calls.Load(); c < 6 {
@@ -95,7 +96,7 @@ func TestControlAcceptRetries(t *testing.T) {
 // TestControlAcceptEndsWithListener: a closed listener, or the context ending, ends the loop.
 func TestControlAcceptEndsWithListener(t *testing.T) {
 	srv := newSwitchServer(t, copyTree(t, "../testdata/native/cgroup"), "", nil)
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: filepath.Join(t.TempDir(), SocketName), Net: "unix"})
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: filepath.Join(t.TempDir(), ctlapi.SocketName), Net: "unix"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +111,7 @@ func TestControlAcceptEndsWithListener(t *testing.T) {
 func TestControlDropsSilentClient(t *testing.T) {
 	rootOnly(t)
 	srv, state := startCtlWith(t, func(s *Server) { s.ctlTimeout = 100 * time.Millisecond })
-	conn, err := net.Dial("unix", filepath.Join(state, SocketName))
+	conn, err := net.Dial("unix", filepath.Join(state, ctlapi.SocketName))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +125,7 @@ func TestControlDropsSilentClient(t *testing.T) {
 		t.Fatalf("silent client still connected after 30s: %v", err)
 	}
 	waitFor(t, "connection count back to 0", func() bool { return srv.ctlConns.Load() == 0 })
-	call(t, state, Request{Op: "status"})
+	call(t, state, ctlapi.Request{Op: "status"})
 }
 
 // TestControlBoundsClients: clients past the limit wait in the listen backlog instead of each
@@ -151,7 +152,7 @@ func TestControlBoundsClients(t *testing.T) {
 	}()
 	var idle []net.Conn
 	for range 5 * limit {
-		conn, err := net.Dial("unix", filepath.Join(state, SocketName))
+		conn, err := net.Dial("unix", filepath.Join(state, ctlapi.SocketName))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -161,7 +162,7 @@ func TestControlBoundsClients(t *testing.T) {
 
 	answered := make(chan error, 1)
 	go func() {
-		_, err := Call(state, Request{Op: "status"}, 30*time.Second)
+		_, err := ctlapi.Call(state, ctlapi.Request{Op: "status"}, 30*time.Second)
 		answered <- err
 	}()
 	for _, c := range idle {
@@ -174,81 +175,5 @@ func TestControlBoundsClients(t *testing.T) {
 	<-sampled
 	if n := most.Load(); n > limit {
 		t.Errorf("%d connections served at once; the limit is %d", n, limit)
-	}
-}
-
-// TestCallWaitsForFullBacklog: with the daemon's listen backlog full, connect fails with
-// EAGAIN; Call tries again until it gets in and is answered instead of calling the daemon down.
-func TestCallWaitsForFullBacklog(t *testing.T) {
-	rootOnly(t)
-	state := t.TempDir()
-	sock := filepath.Join(state, SocketName)
-	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Bind(fd, &syscall.SockaddrUnix{Name: sock}); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Listen(fd, 1); err != nil {
-		t.Fatal(err)
-	}
-	f := os.NewFile(uintptr(fd), sock)
-	fl, err := net.FileListener(f)
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln := fl.(*net.UnixListener)
-	defer ln.Close()
-	var fill []net.Conn
-	defer func() { closeConns(fill) }()
-	for len(fill) < 100 {
-		c, err := net.Dial("unix", sock)
-		if errors.Is(err, syscall.EAGAIN) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		fill = append(fill, c)
-	}
-	if len(fill) == 100 {
-		t.Fatal("the backlog of 1 took 100 connections")
-	}
-
-	retried := make(chan struct{}, 1)
-	dialRetried = func() {
-		select {
-		case retried <- struct{}{}:
-		default:
-		}
-	}
-	defer func() { dialRetried = nil }()
-	answered := make(chan error, 1)
-	go func() {
-		_, err := Call(state, Request{Op: "status"}, 30*time.Second)
-		answered <- err
-	}()
-	select {
-	case <-retried:
-	case err := <-answered:
-		t.Fatalf("Call with the backlog full: %v; want it to wait", err)
-	}
-	// The daemon comes round to its backlog: the silent connections go, Call's gets in.
-	closeConns(fill)
-	srv := newSwitchServer(t, copyTree(t, "../testdata/native/cgroup"), "", nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); srv.acceptControl(ctx, ln) }()
-	defer func() { cancel(); ln.Close(); <-done }()
-	if err := <-answered; err != nil {
-		t.Errorf("Call once the backlog had room: %v", err)
-	}
-}
-
-func closeConns(conns []net.Conn) {
-	for _, c := range conns {
-		c.Close()
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"procfsd/ctlapi"
 	"procfsd/internal/testenv"
 	"procfsd/switches"
 	"strings"
@@ -30,9 +31,9 @@ func startCtlForTest(t *testing.T) (*Server, string) {
 	return srv, state
 }
 
-func call(t *testing.T, state string, req Request) *Response {
+func call(t *testing.T, state string, req ctlapi.Request) *ctlapi.Response {
 	t.Helper()
-	resp, err := Call(state, req, 5*time.Second)
+	resp, err := ctlapi.Call(state, req, 5*time.Second)
 	if err != nil {
 		t.Fatalf("%s: %v", req.Op, err)
 	}
@@ -41,36 +42,36 @@ func call(t *testing.T, state string, req Request) *Response {
 
 func TestControlSocket(t *testing.T) {
 	srv, state := startCtlForTest(t)
-	fi, err := os.Stat(filepath.Join(state, SocketName))
+	fi, err := os.Stat(filepath.Join(state, ctlapi.SocketName))
 	if err != nil || fi.Mode().Perm() != 0o600 || fi.Mode().Type() != os.ModeSocket {
 		t.Fatalf("socket: %v, mode %v; want a 0600 socket", err, fi.Mode())
 	}
-	if r := call(t, state, Request{Op: "get-host"}); !r.Status.StatsIsolated || r.Status.Mode != switches.ModeVirtualized {
+	if r := call(t, state, ctlapi.Request{Op: "get-host"}); !r.Status.StatsIsolated || r.Status.Mode != switches.ModeVirtualized {
 		t.Errorf("get-host: %+v", r.Status)
 	}
 	off := false
-	if r := call(t, state, Request{Op: "set-host", Value: &off}); r.Status.StatsIsolated || hostOn(srv) {
+	if r := call(t, state, ctlapi.Request{Op: "set-host", Value: &off}); r.Status.StatsIsolated || hostOn(srv) {
 		t.Errorf("set-host 0: reply %+v, server %v", r.Status, hostOn(srv))
 	}
-	r := call(t, state, Request{Op: "set-container", Container: "/tke/ctr1", Value: &off})
+	r := call(t, state, ctlapi.Request{Op: "set-container", Container: "/tke/ctr1", Value: &off})
 	if r.Entry == nil || r.Entry.ID != "/tke/ctr1" || r.Entry.Isolated || r.Entry.Source != switches.SourceCtl {
 		t.Errorf("set-container: %+v", r.Entry)
 	}
-	r = call(t, state, Request{Op: "list"})
+	r = call(t, state, ctlapi.Request{Op: "list"})
 	if len(r.Containers) != 1 || r.Containers[0].Mode != switches.ModePassthrough || r.Containers[0].Source != switches.SourceCtl {
 		t.Errorf("list: %+v", r.Containers)
 	}
-	for _, bad := range []Request{
+	for _, bad := range []ctlapi.Request{
 		{Op: "set-container", Container: "/tke/nothing", Value: &off},
 		{Op: "set-container", Container: "/tke/ctr1"},
 		{Op: "set-host"},
 		{Op: "reboot"},
 	} {
-		if _, err := Call(state, bad, 5*time.Second); err == nil {
+		if _, err := ctlapi.Call(state, bad, 5*time.Second); err == nil {
 			t.Errorf("%+v: no error", bad)
 		}
 	}
-	if r := call(t, state, Request{Op: "list"}); len(r.Containers) != 1 {
+	if r := call(t, state, ctlapi.Request{Op: "list"}); len(r.Containers) != 1 {
 		t.Errorf("refused calls changed the list: %+v", r.Containers)
 	}
 }
@@ -80,7 +81,7 @@ func TestControlSocket(t *testing.T) {
 func TestControlSocketRefusesNonRoot(t *testing.T) {
 	testenv.RequireRoot(t) // to run a client as another user
 	srv, state := startCtlForTest(t)
-	for _, p := range []string{filepath.Dir(state), state, filepath.Join(state, SocketName)} {
+	for _, p := range []string{filepath.Dir(state), state, filepath.Join(state, ctlapi.SocketName)} {
 		os.Chmod(p, 0o777)
 	}
 	// The test binary sits in a directory only root may enter; give nobody a copy.
@@ -110,7 +111,7 @@ func TestCtlClientProcess(t *testing.T) {
 		return // only meaningful as the child process
 	}
 	off := false
-	_, err := Call(state, Request{Op: "set-host", Value: &off}, 5*time.Second)
+	_, err := ctlapi.Call(state, ctlapi.Request{Op: "set-host", Value: &off}, 5*time.Second)
 	fmt.Println("client:", err)
 }
 

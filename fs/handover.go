@@ -47,7 +47,7 @@ type handleState struct {
 	Size int32 `json:"size,omitempty"`
 }
 
-// ExportHandover serialises the server's state for a successor. Call it after Serve returned.
+// ExportHandover serialises the server's state for a successor. ctlapi.Call it after Serve returned.
 func (s *Server) ExportHandover(conn *Conn) ([]byte, error) {
 	st := handoverState{Init: conn.InitRequest(), NextHandle: s.handles.next.Load(), History: s.ExportHistory()}
 	s.handles.each(func(fh uint64, h *handle) {
@@ -63,7 +63,7 @@ func (s *Server) ExportHandover(conn *Conn) ([]byte, error) {
 	return b, nil
 }
 
-// ImportHandover installs a predecessor's state and returns its INIT request, for Adopt. Call
+// ImportHandover installs a predecessor's state and returns its INIT request, for Adopt. ctlapi.Call
 // it before Serve.
 func (s *Server) ImportHandover(data []byte) ([]byte, error) {
 	var st handoverState

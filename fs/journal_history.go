@@ -213,7 +213,7 @@ func decodeClock(b []byte) (ContainerHistory, bool) {
 }
 
 // prune frees the slots of entries for which gone reports true, and of unreadable entries.
-// Call it before any put.
+// ctlapi.Call it before any put.
 func (c *clockJournal) prune(gone func(ContainerHistory) bool) {
 	for i := range clockSlots {
 		slot := c.mem[i*clockSlotSize : (i+1)*clockSlotSize]

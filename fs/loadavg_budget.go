@@ -3,6 +3,7 @@ package fs
 import (
 	"cmp"
 	"math"
+	"procfsd/ctlapi"
 	"runtime"
 	"slices"
 	"strings"
@@ -75,7 +76,7 @@ type samplerStats struct {
 	mu       sync.Mutex
 	passes   [60]passCost // a ring of the latest passes
 	next     int
-	degraded []SampledLess
+	degraded []ctlapi.SampledLess
 }
 
 type passCost struct {
@@ -134,7 +135,7 @@ func (s *Server) planSampling(list []planned) {
 		return cmp.Or(cmp.Compare(a.st.plan.cost, b.st.plan.cost), strings.Compare(a.id, b.id))
 	})
 	remaining := budget
-	var less []SampledLess
+	var less []ctlapi.SampledLess
 	for i, e := range list {
 		p := &e.st.plan
 		share := remaining / time.Duration(len(list)-i)
@@ -165,24 +166,24 @@ func (s *Server) planSampling(list []planned) {
 				zap.Duration("count_cost", p.cost), zap.Duration("budget_per_interval", budget))
 		}
 		if every > 1 {
-			less = append(less, SampledLess{Container: e.id, Every: every, CountCostMS: float64(p.cost) / 1e6})
+			less = append(less, ctlapi.SampledLess{Container: e.id, Every: every, CountCostMS: float64(p.cost) / 1e6})
 		}
 	}
-	slices.SortFunc(less, func(a, b SampledLess) int { return strings.Compare(a.Container, b.Container) })
+	slices.SortFunc(less, func(a, b ctlapi.SampledLess) int { return strings.Compare(a.Container, b.Container) })
 	s.sampler.mu.Lock()
 	s.sampler.degraded = less
 	s.sampler.mu.Unlock()
 }
 
 // samplerStatus is the load sampler's part of `procfsd status`.
-func (s *Server) samplerStatus() *SamplerStatus {
-	st := &SamplerStatus{
+func (s *Server) samplerStatus() *ctlapi.SamplerStatus {
+	st := &ctlapi.SamplerStatus{
 		IntervalSeconds: s.cfg.LoadavgInterval.Seconds(),
 		BudgetPercent:   100 * s.cfg.LoadavgBudget,
 		CostPercent:     100 * s.sampler.share(s.cfg.LoadavgInterval),
 	}
 	s.sampler.mu.Lock()
-	st.SampledLess = append([]SampledLess{}, s.sampler.degraded...)
+	st.SampledLess = append([]ctlapi.SampledLess{}, s.sampler.degraded...)
 	s.sampler.mu.Unlock()
 	return st
 }

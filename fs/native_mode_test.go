@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
+	"procfsd/ctlapi"
 	"procfsd/switches"
 )
 
@@ -51,7 +52,7 @@ func TestNativeMode(t *testing.T) {
 	if srv.switches.Isolated(ctr1) {
 		t.Errorf("a native server virtualizes")
 	}
-	if resp := srv.handle(Request{Op: "set-host", Value: new(bool)}, os.Getpid()); resp.Error != "" {
+	if resp := srv.handle(ctlapi.Request{Op: "set-host", Value: new(bool)}, os.Getpid()); resp.Error != "" {
 		t.Fatal(resp.Error)
 	}
 	if got := readString(t, filepath.Join(proc, "sys/kernel/stats_isolated")); got != "0\n" {
@@ -59,7 +60,7 @@ func TestNativeMode(t *testing.T) {
 	}
 
 	// The fixture --proc-root has no /proc/<pid>, so the hook's reported cgroups are used.
-	resp := srv.handle(Request{Op: "register", Name: "ctr1", Cgroup: ctr1.Paths,
+	resp := srv.handle(ctlapi.Request{Op: "register", Name: "ctr1", Cgroup: ctr1.Paths,
 		Annotations: map[string]string{switches.OptOutKey: "false"}}, os.Getpid())
 	if resp.Error != "" {
 		t.Fatal(resp.Error)
@@ -71,7 +72,7 @@ func TestNativeMode(t *testing.T) {
 	if !reflect.DeepEqual(k.calls, want) {
 		t.Errorf("kernel calls = %+v, want %+v", k.calls, want)
 	}
-	resp = srv.handle(Request{Op: "register", Name: "ctr1", Cgroup: ctr1.Paths}, os.Getpid())
+	resp = srv.handle(ctlapi.Request{Op: "register", Name: "ctr1", Cgroup: ctr1.Paths}, os.Getpid())
 	if resp.Error != "" || len(k.calls) != 1 {
 		t.Errorf("a container without the annotation: %q, kernel calls %+v", resp.Error, k.calls)
 	}

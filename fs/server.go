@@ -206,7 +206,7 @@ const (
 )
 
 // keep makes data h's snapshot if the snapshots stay within budget bytes; otherwise h keeps
-// only its length. Call with h.mu held.
+// only its length. ctlapi.Call with h.mu held.
 func (s *Server) keep(h *handle, data []byte, budget int64) {
 	s.letGo(h)
 	h.size = int32(min(len(data), math.MaxInt32))
@@ -221,7 +221,7 @@ func (s *Server) keep(h *handle, data []byte, budget int64) {
 	h.data = data
 }
 
-// letGo drops h's snapshot. Call with h.mu held.
+// letGo drops h's snapshot. ctlapi.Call with h.mu held.
 func (s *Server) letGo(h *handle) {
 	if h.data != nil {
 		s.snapshotBytes.Add(-int64(cap(h.data)))

@@ -275,7 +275,7 @@ func (s *Server) ExportHistory() History {
 	return h
 }
 
-// ImportHistory installs h's containers, replacing what the server has for them. Call it
+// ImportHistory installs h's containers, replacing what the server has for them. ctlapi.Call it
 // before serving.
 func (s *Server) ImportHistory(h History) {
 	for _, ch := range h.Containers {

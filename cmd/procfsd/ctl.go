@@ -11,7 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"procfsd/fs"
+	"procfsd/ctlapi"
 	"procfsd/switches"
 )
 
@@ -78,7 +78,7 @@ func runCtl(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	resp, err := fs.Call(f.stateDir, req, f.timeout)
+	resp, err := ctlapi.Call(f.stateDir, req, f.timeout)
 	if err != nil {
 		return err
 	}
@@ -86,30 +86,30 @@ func runCtl(args []string, stderr io.Writer) error {
 }
 
 // ctlRequest turns the positional arguments into a request.
-func ctlRequest(pos []string) (fs.Request, error) {
-	bad := func(format string, a ...any) (fs.Request, error) {
-		return fs.Request{}, fmt.Errorf("%w: "+format, append([]any{errUsage}, a...)...)
+func ctlRequest(pos []string) (ctlapi.Request, error) {
+	bad := func(format string, a ...any) (ctlapi.Request, error) {
+		return ctlapi.Request{}, fmt.Errorf("%w: "+format, append([]any{errUsage}, a...)...)
 	}
 	if len(pos) == 0 {
 		return bad("no command (get, set, list)")
 	}
 	switch {
 	case pos[0] == "get" && (len(pos) == 1 || len(pos) == 2 && pos[1] == "host"):
-		return fs.Request{Op: "get-host"}, nil
+		return ctlapi.Request{Op: "get-host"}, nil
 	case pos[0] == "list" && len(pos) == 1:
-		return fs.Request{Op: "list"}, nil
+		return ctlapi.Request{Op: "list"}, nil
 	case pos[0] == "set" && len(pos) == 3 && pos[1] == "host":
 		v, err := switchArg(pos[2])
 		if err != nil {
 			return bad("%v", err)
 		}
-		return fs.Request{Op: "set-host", Value: &v}, nil
+		return ctlapi.Request{Op: "set-host", Value: &v}, nil
 	case pos[0] == "set" && len(pos) == 4 && pos[1] == "container":
 		v, err := switchArg(pos[3])
 		if err != nil {
 			return bad("%v", err)
 		}
-		return fs.Request{Op: "set-container", Container: pos[2], Value: &v}, nil
+		return ctlapi.Request{Op: "set-container", Container: pos[2], Value: &v}, nil
 	}
 	return bad("bad command %q", strings.Join(pos, " "))
 }
@@ -124,7 +124,7 @@ func switchArg(s string) (bool, error) {
 	return false, fmt.Errorf("switch value must be 0 or 1, got %q", s)
 }
 
-func printCtl(w io.Writer, req fs.Request, resp *fs.Response, format string) error {
+func printCtl(w io.Writer, req ctlapi.Request, resp *ctlapi.Response, format string) error {
 	if format == "json" {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")

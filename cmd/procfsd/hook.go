@@ -13,7 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"procfsd/cgroupview"
-	"procfsd/fs"
+	"procfsd/ctlapi"
 	"procfsd/switches"
 )
 
@@ -111,7 +111,7 @@ func (r *hookRun) within(stdin io.Reader) error {
 	case stageInput:
 		return fmt.Errorf("read the container's state and bundle: %w", err)
 	case stageDaemon:
-		return r.daemonDown(fmt.Errorf("%w: %w", fs.ErrDaemonDown, err))
+		return r.daemonDown(fmt.Errorf("%w: %w", ctlapi.ErrDaemonDown, err))
 	default:
 		return fmt.Errorf("mount into container %s: %w", r.id.Load(), err)
 	}
@@ -208,9 +208,9 @@ func (r *hookRun) hook(c *hookContainer) error {
 	if err != nil {
 		return err
 	}
-	resp, err := fs.Call(r.f.stateDir, fs.Request{Op: "register", Name: c.ID, Annotations: c.Annotations, Cgroup: cg}, r.f.timeout)
+	resp, err := ctlapi.Call(r.f.stateDir, ctlapi.Request{Op: "register", Name: c.ID, Annotations: c.Annotations, Cgroup: cg}, r.f.timeout)
 	if err != nil {
-		if errors.Is(err, fs.ErrDaemonDown) {
+		if errors.Is(err, ctlapi.ErrDaemonDown) {
 			return r.daemonDown(err)
 		}
 		return fmt.Errorf("register container %s: %w", c.ID, err)

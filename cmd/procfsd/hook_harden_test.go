@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"procfsd/ctlapi"
 	"runtime"
 	"strings"
 	"testing"
@@ -14,8 +15,6 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
-
-	"procfsd/fs"
 )
 
 // TestParseConfigConfined: a relative root.path stays inside the bundle, and no root.path is
@@ -148,7 +147,7 @@ func TestHookDeadline(t *testing.T) {
 // --fail-closed it is an error.
 func TestHookUnansweredDaemon(t *testing.T) {
 	state := t.TempDir()
-	ln, err := net.Listen("unix", filepath.Join(state, fs.SocketName))
+	ln, err := net.Listen("unix", filepath.Join(state, ctlapi.SocketName))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +161,7 @@ func TestHookUnansweredDaemon(t *testing.T) {
 		if !failClosed && (err != nil || strings.Count(stderr.String(), "\n") != 1 || !strings.Contains(stderr.String(), "starts without procfsd's files")) {
 			t.Errorf("fail-open: %v, stderr %q; want nil and one line", err, stderr.String())
 		}
-		if failClosed && (!errors.Is(err, fs.ErrDaemonDown) || stderr.Len() != 0) {
+		if failClosed && (!errors.Is(err, ctlapi.ErrDaemonDown) || stderr.Len() != 0) {
 			t.Errorf("--fail-closed: %v, stderr %q; want the daemon down", err, stderr.String())
 		}
 	}

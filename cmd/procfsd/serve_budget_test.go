@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"procfsd/ctlapi"
 	"procfsd/fs"
 )
 
@@ -28,8 +29,8 @@ func TestServeLoadavgBudgetFlag(t *testing.T) {
 // TestStatusPrintsSampler: the status table names the containers sampled less often.
 func TestStatusPrintsSampler(t *testing.T) {
 	var b strings.Builder
-	printSampler(&b, &fs.SamplerStatus{BudgetPercent: 5, CostPercent: 4.26,
-		SampledLess: []fs.SampledLess{{Container: "/docker/abc", Every: 3, CountCostMS: 120}}})
+	printSampler(&b, &ctlapi.SamplerStatus{BudgetPercent: 5, CostPercent: 4.26,
+		SampledLess: []ctlapi.SampledLess{{Container: "/docker/abc", Every: 3, CountCostMS: 120}}})
 	want := "load sampler:    4.3% of a CPU (budget 5%)\nsampled less:    1\n  /docker/abc every 3 intervals (120 ms a count)\n"
 	if b.String() != want {
 		t.Errorf("printed %q, want %q", b.String(), want)

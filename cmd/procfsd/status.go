@@ -6,8 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-
-	"procfsd/fs"
+	"procfsd/ctlapi"
 )
 
 func init() {
@@ -29,7 +28,7 @@ func runStatus(args []string, stderr io.Writer) error {
 	if f.output != "table" && f.output != "json" {
 		return fmt.Errorf("%w: -o must be table or json, got %q", errUsage, f.output)
 	}
-	resp, err := fs.Call(f.stateDir, fs.Request{Op: "status"}, f.timeout)
+	resp, err := ctlapi.Call(f.stateDir, ctlapi.Request{Op: "status"}, f.timeout)
 	if err != nil {
 		return err
 	}
@@ -50,7 +49,7 @@ func runStatus(args []string, stderr io.Writer) error {
 
 // printSampler prints the load sampler's lines of the status table: its CPU use against its
 // budget, and the containers it samples less often to stay within it.
-func printSampler(w io.Writer, ls *fs.SamplerStatus) {
+func printSampler(w io.Writer, ls *ctlapi.SamplerStatus) {
 	if ls == nil {
 		return
 	}

@@ -1,4 +1,6 @@
-package fs
+// Package ctlapi is the control socket's protocol and its client: what `procfsd ctl`, `procfsd
+// status` and the OCI hook send to the daemon, without the daemon's code.
+package ctlapi
 
 import (
 	"encoding/json"
