@@ -149,7 +149,7 @@ func (s *Server) Serve(ctx context.Context, conn *Conn) error {
 		stop()
 		return err
 	}
-	if err := s.startControl(bg, &bgDone); err != nil { // control socket and switch saver (switch_server.go)
+	if err := s.ctl.Start(bg, &bgDone); err != nil { // control socket and switch saver (package control)
 		stop()
 		return err
 	}

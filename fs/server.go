@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"procfsd/cgroupview"
+	"procfsd/control"
 	"procfsd/switches"
 )
 
@@ -76,12 +77,8 @@ type Server struct {
 	loops atomic.Pointer[loopSet]
 	// sampler is the load sampler's cost and plan, for status (loadavg_budget.go).
 	sampler samplerStats
-
-	// Control socket (ctlsock.go): connections being served, and limits tests lower (0: the
-	// defaults ctlClients and ctlConnTimeout).
-	ctlConns   atomic.Int32
-	ctlClients int
-	ctlTimeout time.Duration
+	// ctl answers the control socket (package control).
+	ctl *control.Server
 }
 
 // New prepares a server over the host data named in cfg. It reads, but does not mount.
@@ -124,6 +121,9 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.ctl = control.New(control.Config{StateDir: cfg.StateDir, Mountpoint: cfg.Mountpoint,
+		RequestTimeoutWarning: cfg.RequestTimeoutWarning, Switches: s.switches, Cgroups: reader,
+		Sampler: s.samplerStatus, Logger: cfg.Logger})
 	return s, nil
 }
 

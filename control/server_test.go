@@ -1,4 +1,4 @@
-package fs
+package control
 
 import (
 	"context"
@@ -25,7 +25,7 @@ func startCtlForTest(t *testing.T) (*Server, string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	t.Cleanup(func() { cancel(); wg.Wait() })
-	if err := srv.startControl(ctx, &wg); err != nil {
+	if err := srv.Start(ctx, &wg); err != nil {
 		t.Fatal(err)
 	}
 	return srv, state

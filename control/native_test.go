@@ -1,4 +1,4 @@
-package fs
+package control
 
 import (
 	"os"
@@ -34,17 +34,14 @@ func (k *recordingKernel) SetContainer(paths map[string]string, on bool) error {
 	return nil
 }
 
-// TestNativeMode: on a native kernel procfsd never virtualizes, a host switch change lands in
+// TestNativeMode: on a native kernel procfsd never virtualizes (status and the switches say so), a host switch change lands in
 // the sysctl, and a registered container that opts out has the kernel switch set from its
 // cgroups; one that does not is left alone (SPEC §3).
 func TestNativeMode(t *testing.T) {
 	proc := copyTree(t, "../testdata/native/proc")
 	k := &recordingKernel{TKernel: switches.TKernel{ProcRoot: proc}}
-	srv, err := New(Config{ProcRoot: proc, CgroupRoot: "../testdata/native/cgroup", StatsIsolated: true,
+	srv := newForTest(t, switches.Config{ProcRoot: proc, CgroupRoot: "../testdata/native/cgroup", StatsIsolated: true,
 		Kernel: k, Logger: zaptest.NewLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
 	st, err := srv.daemonStatus()
 	if err != nil || st.Mode != switches.ModeNative || !st.StatsIsolated {
 		t.Fatalf("status = %+v, %v; want native, stats_isolated 1 from the sysctl", st, err)

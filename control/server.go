@@ -1,4 +1,6 @@
-package fs
+// Package control is the daemon's side of the control socket, ctl.sock under --state-dir: it
+// answers procfsd ctl, procfsd status and the OCI hook (ctlapi) from the switches' Board.
+package control
 
 import (
 	"cmp"
@@ -11,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -21,11 +24,45 @@ import (
 	"procfsd/switches"
 )
 
-// startControl listens on the control socket under --state-dir and serves it, with the
+// Config is what the control socket serves.
+type Config struct {
+	StateDir   string // where ctl.sock is; "" serves nothing
+	Mountpoint string // for status
+	// RequestTimeoutWarning, if set, is reported by status (fs.Config).
+	RequestTimeoutWarning string
+	Switches              *switches.Board
+	Cgroups               *cgroupview.Reader
+	// Sampler is the load sampler's part of status.
+	Sampler func() *ctlapi.SamplerStatus
+	Logger  *zap.Logger
+}
+
+// Server answers the control socket.
+type Server struct {
+	cfg      Config
+	log      *zap.Logger
+	switches *switches.Board
+	cgroups  *cgroupview.Reader
+	// Connections being served, and limits tests lower (0: the defaults ctlClients and
+	// ctlConnTimeout).
+	ctlConns   atomic.Int32
+	ctlClients int
+	ctlTimeout time.Duration
+}
+
+// New prepares the control socket's server; Start listens.
+func New(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	return &Server{cfg: cfg, log: cfg.Logger, switches: cfg.Switches, cgroups: cfg.Cgroups}
+}
+
+// Start listens on the control socket under --state-dir and serves it, with the
 // switch saver and sweeper, until ctx ends (issue 4). Without a state dir it does nothing.
 // Its goroutines are counted in wg, so that Serve returns only once nothing writes under the
 // state dir any more (a successor, or a test's cleanup, owns it then).
-func (s *Server) startControl(ctx context.Context, wg *sync.WaitGroup) error {
+func (s *Server) Start(ctx context.Context, wg *sync.WaitGroup) error {
 	if s.cfg.StateDir == "" {
 		return nil
 	}
@@ -216,8 +253,10 @@ func (s *Server) daemonStatus() (*ctlapi.Status, error) {
 		return nil, err
 	}
 	st := &ctlapi.Status{Mode: switches.ModeVirtualized, StatsIsolated: host, Mountpoint: s.cfg.Mountpoint,
-		StateDir: s.cfg.StateDir, Containers: len(s.switches.List()), PID: os.Getpid(),
-		LoadSampler: s.samplerStatus()}
+		StateDir: s.cfg.StateDir, Containers: len(s.switches.List()), PID: os.Getpid()}
+	if s.cfg.Sampler != nil {
+		st.LoadSampler = s.cfg.Sampler()
+	}
 	if s.switches.Kernel() != nil {
 		st.Mode = switches.ModeNative
 	}
