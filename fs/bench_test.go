@@ -2,16 +2,11 @@ package fs
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
-
-	"procfsd/cgroupview"
-	"procfsd/proc"
 )
 
 // BenchmarkOpenReadClose is the hot path a /proc reader takes: open, read, close of a virtual
@@ -50,24 +45,6 @@ func mountForBench(b *testing.B, cfg Config) (*Server, string) {
 	b.Helper()
 	cfg.Logger = zap.NewNop()
 	return mountForTest(b, cfg)
-}
-
-// BenchmarkClockJournalPut is what every /proc/stat render adds for the clock journal.
-func BenchmarkClockJournalPut(b *testing.B) {
-	j, err := openClockJournal(b.TempDir())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer j.close()
-	var clock proc.CPUClock
-	clock.Advance(proc.CPUSample{Uptime: 1000, CPUs: 8, UserTicks: 12345, SystemTicks: 678})
-	c := cgroupview.Container{ID: "/kubepods/pod1/ctr", InitPID: 4242, InitStart: 99,
-		Paths: map[string]string{"memory": "/kubepods/pod1/ctr", "cpu": "/kubepods/pod1/ctr", "cpuacct": "/kubepods/pod1/ctr"}}
-	cj, _ := json.Marshal(&c)
-	for b.Loop() {
-		snap := clock.Snapshot()
-		j.put(c.ID, cj, time.Now(), &snap)
-	}
 }
 
 // BenchmarkJournalSlot is what every request adds for the request journal.

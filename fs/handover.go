@@ -1,24 +1,16 @@
 package fs
 
 import (
-	"bufio"
-	"context"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
-	"time"
+	"procfsd/cgroupview"
+	"procfsd/history"
 
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
-
-	"procfsd/cgroupview"
-	"procfsd/statedir"
 )
 
 // Handover: a process that stops serving (Serve returned after ctx ended) exports what its
@@ -29,10 +21,10 @@ import (
 
 // handoverState is the serialised form; it travels in a memfd (cmd/procfsd).
 type handoverState struct {
-	Init       []byte        `json:"init"`
-	NextHandle uint64        `json:"next_handle"`
-	Handles    []handleState `json:"handles"`
-	History    History       `json:"history"`
+	Init       []byte          `json:"init"`
+	NextHandle uint64          `json:"next_handle"`
+	Handles    []handleState   `json:"handles"`
+	History    history.History `json:"history"`
 }
 
 // handleState is one open file: everything the successor needs to continue its snapshot.
@@ -47,9 +39,9 @@ type handleState struct {
 	Size int32 `json:"size,omitempty"`
 }
 
-// ExportHandover serialises the server's state for a successor. ctlapi.Call it after Serve returned.
+// ExportHandover serialises the server's state for a successor. Call it after Serve returned.
 func (s *Server) ExportHandover(conn *Conn) ([]byte, error) {
-	st := handoverState{Init: conn.InitRequest(), NextHandle: s.handles.next.Load(), History: s.ExportHistory()}
+	st := handoverState{Init: conn.InitRequest(), NextHandle: s.handles.next.Load(), History: s.history.Export()}
 	s.handles.each(func(fh uint64, h *handle) {
 		h.mu.Lock()
 		st.Handles = append(st.Handles, handleState{Fh: fh, Node: h.node.id, Pid: h.pid, Uid: h.uid,
@@ -63,7 +55,7 @@ func (s *Server) ExportHandover(conn *Conn) ([]byte, error) {
 	return b, nil
 }
 
-// ImportHandover installs a predecessor's state and returns its INIT request, for Adopt. ctlapi.Call
+// ImportHandover installs a predecessor's state and returns its INIT request, for Adopt. Call
 // it before Serve.
 func (s *Server) ImportHandover(data []byte) ([]byte, error) {
 	var st handoverState
@@ -81,7 +73,7 @@ func (s *Server) ImportHandover(data []byte) ([]byte, error) {
 			s.snapshotBytes.Add(int64(cap(hs.Data)))
 		}
 	}
-	s.ImportHistory(st.History)
+	s.history.Import(st.History)
 	return st.Init, nil
 }
 
@@ -190,169 +182,4 @@ func notifyResend(fd int) error {
 		return fmt.Errorf("write FUSE_NOTIFY_RESEND: %w", err)
 	}
 	return nil
-}
-
-// historyName is the history file under --state-dir.
-const historyName = "history.json"
-
-// saveHistoryLoop saves the history every loadavg interval until ctx ends, so that a crash
-// loses at most one interval of it.
-func (s *Server) saveHistoryLoop(ctx context.Context) {
-	if s.cfg.StateDir == "" {
-		return
-	}
-	every(ctx, s.cfg.LoadavgInterval, func(time.Time) { s.saveHistory() })
-}
-
-// saveHistory writes the history file atomically (a new file renamed over the old).
-func (s *Server) saveHistory() {
-	if s.cfg.StateDir == "" {
-		return
-	}
-	if err := s.writeHistory(); err != nil {
-		s.log.Warn("save history", zap.Error(err))
-	}
-}
-
-func (s *Server) writeHistory() error {
-	if err := os.MkdirAll(s.cfg.StateDir, 0o700); err != nil {
-		return fmt.Errorf("create state dir: %w", err)
-	}
-	path := filepath.Join(s.cfg.StateDir, historyName)
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("write history: %w", err)
-	}
-	w := bufio.NewWriterSize(f, 64<<10)
-	err = encodeHistory(w, s.ExportHistory())
-	if err == nil {
-		err = w.Flush()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write history: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("replace history: %w", err)
-	}
-	return nil
-}
-
-// encodeHistory writes h as JSON one container at a time, so that saving never holds the whole
-// encoding (issue 6: at 1000 containers json.Marshal of the whole history allocated 4 MB every
-// interval, and the garbage collector's goal, hence the daemon's RSS, grew with it).
-func encodeHistory(w io.Writer, h History) error {
-	saved, err := json.Marshal(h.Saved)
-	if err != nil {
-		return fmt.Errorf("encode history: %w", err)
-	}
-	if _, err := fmt.Fprintf(w, `{"saved":%s,"containers":[`, saved); err != nil {
-		return err
-	}
-	enc := json.NewEncoder(w)
-	for i, ch := range h.Containers {
-		if i > 0 {
-			if _, err := io.WriteString(w, ","); err != nil {
-				return err
-			}
-		}
-		if err := enc.Encode(ch); err != nil {
-			return fmt.Errorf("encode history of %s: %w", ch.Container.ID, err)
-		}
-	}
-	_, err = io.WriteString(w, "]}\n")
-	return err
-}
-
-// LoadHistory imports the history saved under --state-dir, if there is one. A restart without
-// a handover (crash, plain restart) then continues the containers' counters and averages.
-// The history file and the clock journal are judged each on its own: an unusable file (an
-// error, returned after the import) still leaves the journal's clocks, so /proc/stat does not
-// go back (SPEC §2.3) because the other source was damaged; a damaged journal slot is skipped
-// by its checksum and leaves the file's clock.
-func (s *Server) LoadHistory() error {
-	if s.cfg.StateDir == "" {
-		return nil
-	}
-	h, err := s.readHistory()
-	journalled := 0
-	if j := s.clockJournal(); j != nil {
-		j.prune(func(ch ContainerHistory) bool { return !s.cgroups.Exists(&ch.Container) })
-		clocks := j.all()
-		journalled = len(clocks)
-		h.Containers = newerClocks(h.Containers, clocks)
-	}
-	s.ImportHistory(h)
-	if err != nil {
-		return fmt.Errorf("%w; load averages start afresh, /proc/stat continues from the clock journal's %d containers",
-			err, journalled)
-	}
-	return nil
-}
-
-// readHistory reads and decodes the history file: an empty history when there is none, and
-// with an error when it cannot be used, whole (it is replaced whole, so a damaged one is not
-// trusted in part).
-func (s *Server) readHistory() (History, error) {
-	path := filepath.Join(s.cfg.StateDir, historyName)
-	b, err := statedir.ReadFile(path, statedir.MaxHistoryFile)
-	if errors.Is(err, os.ErrNotExist) {
-		return History{}, nil
-	}
-	if err != nil {
-		return History{}, fmt.Errorf("history file unusable: %w", err)
-	}
-	var h History
-	if len(b) > 0 {
-		if err := json.Unmarshal(b, &h); err != nil {
-			return History{}, fmt.Errorf("history file unusable: decode %s: %w", path, err)
-		}
-	}
-	return h, nil
-}
-
-// newerClocks merges the clock journal's entries into the saved history: a container's clock
-// is taken from whichever has seen the later uptime. Entries of two inits under one cgroup path
-// are two containers (a restart between two saves of the history): the one read last is kept,
-// whole, since the other's clock and averages are not the new container's.
-func newerClocks(saved, journal []ContainerHistory) []ContainerHistory {
-	at := map[string]int{}
-	for i, ch := range saved {
-		at[ch.Container.ID] = i
-	}
-	for _, e := range journal {
-		i, ok := at[e.Container.ID]
-		switch {
-		case !ok:
-			at[e.Container.ID] = len(saved)
-			saved = append(saved, e)
-		case !sameContainer(&saved[i].Container, &e.Container):
-			if e.LastRead.After(saved[i].LastRead) {
-				saved[i] = e
-			}
-		case e.Clock.Uptime > saved[i].Clock.Uptime:
-			saved[i].Clock = e.Clock
-		}
-	}
-	return saved
-}
-
-// clockJournal opens the clock journal under --state-dir once; nil without one.
-func (s *Server) clockJournal() *clockJournal {
-	if j := s.states.clocks.Load(); j != nil || s.cfg.StateDir == "" {
-		return j
-	}
-	j, err := openClockJournal(s.cfg.StateDir)
-	if err != nil {
-		s.log.Warn("no clock journal: a crash may resume /proc/stat from the last saved history", zap.Error(err))
-		return nil
-	}
-	if !s.states.clocks.CompareAndSwap(nil, j) {
-		j.close()
-	}
-	return s.states.clocks.Load()
 }

@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"procfsd/cgroupview"
+	"procfsd/history"
 	"procfsd/proc"
 )
 
@@ -30,7 +31,7 @@ func TestHostRootContainerSeesHostLoad(t *testing.T) {
 	}
 	c := &cgroupview.Container{ID: "/svc", Paths: map[string]string{
 		"memory": "/svc", "cpu": "/", "cpuacct": "/", "cpuset": "/", "pids": "/", "blkio": "/"}}
-	st := srv.states.get(c)
+	st := srv.history.Get(c)
 	want, err := os.ReadFile(procRoot + "/loadavg")
 	if err != nil {
 		t.Fatal(err)
@@ -44,13 +45,13 @@ func TestHostRootContainerSeesHostLoad(t *testing.T) {
 			t.Errorf("stat has no %q:\n%s", line[1:], stat)
 		}
 	}
-	if st.hasLoad() {
+	if st.HasLoad() {
 		t.Error("the host-root container has load averages of its own: the sampler would count every host thread")
 	}
 	// Nor from a history an older version saved with averages for it.
-	srv.ImportHistory(History{Containers: []ContainerHistory{{Container: *c, LastRead: time.Now(),
+	srv.history.Import(history.History{Containers: []history.ContainerHistory{{Container: *c, LastRead: time.Now(),
 		Load: &proc.LoadavgState{Avenrun: [3]uint64{2048, 2048, 2048}}}}})
-	if st := srv.states.get(c); st.hasLoad() {
+	if st := srv.history.Get(c); st.HasLoad() {
 		t.Error("load averages imported for the host-root container: the sampler would count every host thread")
 	}
 	// The same cgroups seen from a PID namespace of its own: counted, since the newest PID it

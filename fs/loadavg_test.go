@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"procfsd/cgroupview"
+	"procfsd/history"
 	"procfsd/proc"
 )
 
@@ -18,7 +19,7 @@ func renderForTest(t *testing.T, srv *Server, c *cgroupview.Container, path stri
 	for _, n := range srv.tree.byID {
 		if n.path == path {
 			var buf bytes.Buffer
-			if err := srv.renderSafely(n, c, srv.states.get(c), &buf); err != nil {
+			if err := srv.renderSafely(n, c, srv.history.Get(c), &buf); err != nil {
 				t.Fatalf("render %s: %v", path, err)
 			}
 			return buf.String()
@@ -45,7 +46,7 @@ func TestLoadavgServesTheSamplersCount(t *testing.T) {
 	}
 	c := &cgroupview.Container{ID: id, InitPID: 1000, InitStart: 1, Paths: map[string]string{
 		"memory": id, "cpu": id, "cpuacct": id, "cpuset": id, "pids": id, "blkio": id}}
-	st := srv.states.get(c)
+	st := srv.history.Get(c)
 
 	// First read: no sample yet, so every thread's state is read: 1 running of the 3 alive,
 	// and the averages start at running + blocked.
@@ -53,19 +54,19 @@ func TestLoadavgServesTheSamplersCount(t *testing.T) {
 		t.Errorf("before any sample: %q, want %q", got, want)
 	}
 	// A sample with 3 running: served as is (the total counts the 4 listed threads).
-	st.sampleLoad(cgroupview.Activity{Running: 3, Blocked: 1}, time.Now())
+	st.SampleLoad(cgroupview.Activity{Running: 3, Blocked: 1}, time.Now())
 	srv.cache = renderCache{} // a new render, not the cached thread counts
 	if got, want := renderForTest(t, srv, c, "proc/loadavg"), fmt.Sprintf("%s 3/4 2\n", averages(st)); got != want {
 		t.Errorf("after a sample of 3 running: %q, want %q", got, want)
 	}
 	// More running than listed threads (threads exited since the sample): capped at the total.
-	st.sampleLoad(cgroupview.Activity{Running: 9}, time.Now())
+	st.SampleLoad(cgroupview.Activity{Running: 9}, time.Now())
 	srv.cache = renderCache{}
 	if got, want := renderForTest(t, srv, c, "proc/loadavg"), fmt.Sprintf("%s 4/4 2\n", averages(st)); got != want {
 		t.Errorf("after a sample of 9 running: %q, want %q", got, want)
 	}
 	// A sample over two intervals old: counted afresh.
-	st.sampleLoad(cgroupview.Activity{Running: 3}, time.Now().Add(-2*interval-time.Second))
+	st.SampleLoad(cgroupview.Activity{Running: 3}, time.Now().Add(-2*interval-time.Second))
 	srv.cache = renderCache{}
 	if got, want := renderForTest(t, srv, c, "proc/loadavg"), fmt.Sprintf("%s 1/3 2\n", averages(st)); got != want {
 		t.Errorf("with a sample older than two intervals: %q, want %q", got, want)
@@ -73,8 +74,8 @@ func TestLoadavgServesTheSamplersCount(t *testing.T) {
 }
 
 // averages is the first three fields of loadavg for st's current averages.
-func averages(st *containerState) string {
-	l := st.loadavg(cgroupview.Tasks{}, time.Second)
+func averages(st *history.State) string {
+	l := st.Loadavg(cgroupview.Tasks{}, time.Second)
 	var buf bytes.Buffer
 	proc.RenderLoadavg(&buf, l, cgroupview.Tasks{})
 	b := buf.Bytes()

@@ -119,7 +119,7 @@ func (s *Server) Serve(ctx context.Context, conn *Conn) error {
 	opts.Logger = zap.NewStdLog(s.log.Named("fuse"))
 	ps := fuse.NewProtocolServer(s.fs, opts)
 	s.seedHandles()
-	s.clockJournal()
+	s.history.OpenClockJournal()
 	j := s.openJournal(conn)
 	defer j.Close()
 	if conn.adopted {
@@ -130,8 +130,8 @@ func (s *Server) Serve(ctx context.Context, conn *Conn) error {
 	bg, cancelBg := context.WithCancel(context.Background())
 	var bgDone sync.WaitGroup
 	bgDone.Add(2)
-	go func() { defer bgDone.Done(); s.sampleLoads(bg) }()
-	go func() { defer bgDone.Done(); s.saveHistoryLoop(bg) }()
+	go func() { defer bgDone.Done(); s.history.SampleLoads(bg) }()
+	go func() { defer bgDone.Done(); s.history.SaveEvery(bg) }()
 
 	loops, err := s.startLoops(conn, ps, j)
 	if err != nil {
@@ -143,7 +143,7 @@ func (s *Server) Serve(ctx context.Context, conn *Conn) error {
 		loops.stop()
 		cancelBg()
 		bgDone.Wait()
-		s.saveHistory()
+		s.history.Save()
 	}
 	if err := pollHack(conn.Mountpoint); err != nil {
 		stop()

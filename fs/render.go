@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"procfsd/cgroupview"
+	"procfsd/history"
 	"procfsd/proc"
 )
 
@@ -21,7 +22,7 @@ type renderFunc func(r *renderCtx, w *bytes.Buffer) error
 type renderCtx struct {
 	srv *Server
 	c   *cgroupview.Container
-	st  *containerState
+	st  *history.State
 }
 
 // userHZ is USER_HZ, the unit of /proc/stat (include/asm-generic/param.h).
@@ -133,7 +134,7 @@ func renderStat(r *renderCtx, w *bytes.Buffer) error {
 	if err != nil {
 		return err
 	}
-	times := r.st.advanceClock(proc.CPUSample{
+	times := r.st.AdvanceClock(proc.CPUSample{
 		Uptime:      up,
 		CPUs:        len(cpus),
 		UserTicks:   cpu.UserNS / (1e9 / userHZ),
@@ -202,10 +203,10 @@ func renderLoadavg(r *renderCtx, w *bytes.Buffer) error {
 	// old, as LXCFS serves its own: counting every thread's state at each read was most of a
 	// cold read's cost (issue 6, 1000 containers each read once a second). The total and the
 	// newest PID are read now: the newest PID must be at least the reader's own. A container
-	// the sampler counts only every k intervals (loadavg_budget.go) takes its count up to
+	// the sampler counts only every k intervals (package history) takes its count up to
 	// k+1 intervals old: counting here would spend what the sampler saves.
-	maxAge := time.Duration(r.st.sampledEvery()+1) * interval
-	if l, running, ok := r.st.sampledLoadavg(time.Now(), maxAge); ok {
+	maxAge := time.Duration(r.st.SampledEvery()+1) * interval
+	if l, running, ok := r.st.SampledLoadavg(time.Now(), maxAge); ok {
 		tasks, err := r.threads()
 		if err != nil {
 			return err
@@ -218,7 +219,7 @@ func renderLoadavg(r *renderCtx, w *bytes.Buffer) error {
 	if err != nil {
 		return err
 	}
-	proc.RenderLoadavg(w, r.st.loadavg(tasks, interval), tasks)
+	proc.RenderLoadavg(w, r.st.Loadavg(tasks, interval), tasks)
 	return nil
 }
 

@@ -16,6 +16,8 @@ import (
 
 	"procfsd/cgroupview"
 	"procfsd/control"
+	"procfsd/ctlapi"
+	"procfsd/history"
 	"procfsd/switches"
 )
 
@@ -30,7 +32,7 @@ type Config struct {
 	QuotaView       bool
 	LoadavgInterval time.Duration
 	// LoadavgBudget is the share of one CPU the load sampler may use (--loadavg-budget); 0 or
-	// less means DefaultLoadavgBudget.
+	// less means history.DefaultLoadavgBudget.
 	LoadavgBudget float64
 	// BusyPoll is how long a request loop polls for a request it expects before it sleeps; 0
 	// never polls (DefaultBusyPoll, busypoll.go).
@@ -62,7 +64,7 @@ type Server struct {
 	fs      *rawFS
 
 	handles  handleTable
-	states   containerStates
+	history  *history.Store
 	switches *switches.Board
 	pageSize uint64
 	// snapshotBytes is the size of the snapshots open files keep (readAt), within
@@ -75,8 +77,6 @@ type Server struct {
 	cache renderCache
 	// loops is the running request loops, nil outside Serve (loop.go).
 	loops atomic.Pointer[loopSet]
-	// sampler is the load sampler's cost and plan, for status (loadavg_budget.go).
-	sampler samplerStats
 	// ctl answers the control socket (package control).
 	ctl *control.Server
 }
@@ -90,7 +90,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.LoadavgInterval = 5 * time.Second
 	}
 	if cfg.LoadavgBudget <= 0 {
-		cfg.LoadavgBudget = DefaultLoadavgBudget
+		cfg.LoadavgBudget = history.DefaultLoadavgBudget
 	}
 	reader, err := cgroupview.New(cfg.CgroupRoot, cfg.ProcRoot)
 	if err != nil {
@@ -106,14 +106,13 @@ func New(cfg Config) (*Server, error) {
 	_, psiErr := os.Stat(filepath.Join(cfg.ProcRoot, "pressure"))
 	s.tree = newTree(psiErr == nil)
 	s.fs = &rawFS{RawFileSystem: defaultRaw(), srv: s, tree: s.tree, mtime: time.Now()}
-	s.states.init()
-	s.states.alive = func(pid int, start uint64) bool {
-		st, err := cgroupview.ProcessStart(cfg.ProcRoot, pid)
-		return err == nil && st == start
-	}
-	// A new container's first read must not be served the old one's thread counts, up to
-	// tasksTTL old: a loadavg started from them starts from the old count.
-	s.states.replaced = func(id string) { s.cache.views.Delete(id) }
+	s.history = history.New(history.Config{ProcRoot: cfg.ProcRoot, StateDir: cfg.StateDir,
+		Interval: cfg.LoadavgInterval, Budget: cfg.LoadavgBudget, Cgroups: reader, Logger: cfg.Logger,
+		// A container gone from the cgroups is gone from `ctl list` too.
+		Gone: func(id string) { s.switches.Drop(id) },
+		// A new container's first read must not be served the old one's thread counts, up to
+		// tasksTTL old: a loadavg started from them starts from the old count.
+		Replaced: func(id string) { s.cache.views.Delete(id) }})
 	s.switches, err = switches.Open(switches.Config{ProcRoot: cfg.ProcRoot, CgroupRoot: cfg.CgroupRoot,
 		StateDir: cfg.StateDir, DockerRoot: cfg.DockerRoot, StatsIsolated: cfg.StatsIsolated,
 		Kernel: cfg.Kernel, NativeHelper: cfg.NativeHelper, SweepEvery: cfg.LoadavgInterval,
@@ -125,6 +124,24 @@ func New(cfg Config) (*Server, error) {
 		RequestTimeoutWarning: cfg.RequestTimeoutWarning, Switches: s.switches, Cgroups: reader,
 		Sampler: s.samplerStatus, Logger: cfg.Logger})
 	return s, nil
+}
+
+// LoadHistory imports the history saved under --state-dir, if there is one (history.Store.Load).
+func (s *Server) LoadHistory() error { return s.history.Load() }
+
+// samplerStatus is the load sampler's part of `procfsd status`.
+func (s *Server) samplerStatus() *ctlapi.SamplerStatus {
+	share, less := s.history.SamplerStats()
+	st := &ctlapi.SamplerStatus{
+		IntervalSeconds: s.cfg.LoadavgInterval.Seconds(),
+		BudgetPercent:   100 * s.cfg.LoadavgBudget,
+		CostPercent:     100 * share,
+		SampledLess:     []ctlapi.SampledLess{},
+	}
+	for _, d := range less {
+		st.SampledLess = append(st.SampledLess, ctlapi.SampledLess{Container: d.Container, Every: d.Every, CountCostMS: float64(d.CountCost) / 1e6})
+	}
+	return st
 }
 
 // open resolves the reader's container once and issues a handle for it (SPEC §2.1).
@@ -206,7 +223,7 @@ const (
 )
 
 // keep makes data h's snapshot if the snapshots stay within budget bytes; otherwise h keeps
-// only its length. ctlapi.Call with h.mu held.
+// only its length. Call with h.mu held.
 func (s *Server) keep(h *handle, data []byte, budget int64) {
 	s.letGo(h)
 	h.size = int32(min(len(data), math.MaxInt32))
@@ -221,7 +238,7 @@ func (s *Server) keep(h *handle, data []byte, budget int64) {
 	h.data = data
 }
 
-// letGo drops h's snapshot. ctlapi.Call with h.mu held.
+// letGo drops h's snapshot. Call with h.mu held.
 func (s *Server) letGo(h *handle) {
 	if h.data != nil {
 		s.snapshotBytes.Add(-int64(cap(h.data)))
@@ -247,10 +264,10 @@ func (s *Server) content(h *handle) ([]byte, error) {
 	if c == nil || c.Root || !s.switches.Isolated(c) {
 		return s.hostFile(h.node)
 	}
-	st := s.states.get(c)
+	st := s.history.Get(c)
 	var buf bytes.Buffer
 	if err := s.renderSafely(h.node, c, st, &buf); err != nil {
-		st.logOnce(s.log, h.node.path, c, err)
+		st.LogOnce(s.log, h.node.path, c, err)
 		return s.hostFile(h.node)
 	}
 	return buf.Bytes(), nil
@@ -258,7 +275,7 @@ func (s *Server) content(h *handle) ([]byte, error) {
 
 // renderSafely turns a renderer's panic into an error, so one bad cgroup file answers the
 // host file instead of taking the daemon down (SPEC §4).
-func (s *Server) renderSafely(n *node, c *cgroupview.Container, st *containerState, w *bytes.Buffer) (err error) {
+func (s *Server) renderSafely(n *node, c *cgroupview.Container, st *history.State, w *bytes.Buffer) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			w.Reset()

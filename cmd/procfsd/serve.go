@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"procfsd/fs"
+	"procfsd/history"
 )
 
 func init() { commands["serve"] = command{"run the daemon in the foreground", runServe} }
@@ -43,7 +44,7 @@ func (f *serveFlags) register(fl *flag.FlagSet) {
 	fl.StringVar(&f.statsIsolated, "stats-isolated", "1", "initial host switch: 1 isolates containers, 0 shows every caller the host")
 	fl.StringVar(&f.cpuView, "cpu-view", "quota", "quota: a CFS quota reduces the CPU count; cpuset: only the cpuset does")
 	fl.DurationVar(&f.loadavgInterval, "loadavg-interval", 5*time.Second, "how often load averages are sampled")
-	fl.Float64Var(&f.loadavgBudget, "loadavg-budget", 100*fs.DefaultLoadavgBudget, "percent of one CPU the load sampler may use; the costliest containers are sampled less often to stay within it")
+	fl.Float64Var(&f.loadavgBudget, "loadavg-budget", 100*history.DefaultLoadavgBudget, "percent of one CPU the load sampler may use; the costliest containers are sampled less often to stay within it")
 	fl.DurationVar(&f.busyPoll, "busy-poll", fs.DefaultBusyPoll, "how long a request loop polls for a request it expects (the next READ of a reader) before it sleeps; 0 never polls")
 	fl.StringVar(&f.stateDir, "state-dir", "/run/procfsd", "persisted switch state and the control socket")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")

@@ -6,15 +6,15 @@ import (
 	"testing"
 
 	"procfsd/ctlapi"
-	"procfsd/fs"
+	"procfsd/history"
 )
 
 // TestServeLoadavgBudgetFlag: --loadavg-budget is a percentage of one CPU, 5 by default,
 // above 0 and at most 100.
 func TestServeLoadavgBudgetFlag(t *testing.T) {
 	cfg, err := parseServe(t)
-	if err != nil || cfg.LoadavgBudget != fs.DefaultLoadavgBudget {
-		t.Fatalf("default: LoadavgBudget %v, %v; want %v", cfg.LoadavgBudget, err, fs.DefaultLoadavgBudget)
+	if err != nil || cfg.LoadavgBudget != history.DefaultLoadavgBudget {
+		t.Fatalf("default: LoadavgBudget %v, %v; want %v", cfg.LoadavgBudget, err, history.DefaultLoadavgBudget)
 	}
 	if cfg, err := parseServe(t, "--loadavg-budget", "20"); err != nil || cfg.LoadavgBudget != 0.2 {
 		t.Errorf("--loadavg-budget 20: LoadavgBudget %v, %v; want 0.2", cfg.LoadavgBudget, err)

@@ -1,4 +1,4 @@
-package fs
+package history
 
 import (
 	"encoding/binary"
@@ -213,7 +213,7 @@ func decodeClock(b []byte) (ContainerHistory, bool) {
 }
 
 // prune frees the slots of entries for which gone reports true, and of unreadable entries.
-// ctlapi.Call it before any put.
+// Call it before any put.
 func (c *clockJournal) prune(gone func(ContainerHistory) bool) {
 	for i := range clockSlots {
 		slot := c.mem[i*clockSlotSize : (i+1)*clockSlotSize]

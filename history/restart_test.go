@@ -1,4 +1,4 @@
-package fs
+package history
 
 import (
 	"testing"
@@ -20,8 +20,8 @@ func TestNewInitStartsAfresh(t *testing.T) {
 	alive[100] = 1000
 	st := cs.get(old)
 	// The old container ran for 200 s on 2 CPUs and used 50 s of CPU.
-	st.advanceClock(proc.CPUSample{Uptime: 200, CPUs: 2, UserTicks: 4000, SystemTicks: 1000})
-	st.loadavg(cgroupview.Tasks{Running: 7}, time.Second)
+	st.AdvanceClock(proc.CPUSample{Uptime: 200, CPUs: 2, UserTicks: 4000, SystemTicks: 1000})
+	st.Loadavg(cgroupview.Tasks{Running: 7}, time.Second)
 
 	nested := &cgroupview.Container{ID: "/ctr", Paths: paths, InitPID: 300, InitStart: 5000}
 	alive[300] = 5000
@@ -46,11 +46,11 @@ func TestNewInitStartsAfresh(t *testing.T) {
 	if nst == st {
 		t.Fatal("a new init in the same cgroup path kept the old container's state")
 	}
-	if nst.hasLoad() {
+	if nst.HasLoad() {
 		t.Error("the new container inherited load averages")
 	}
 	// Its first /proc/stat: 0.5 s old, and the cgroup (kept) still counts the old 50 s.
-	lines := nst.advanceClock(proc.CPUSample{Uptime: 0.5, CPUs: 2, UserTicks: 4020, SystemTicks: 1010})
+	lines := nst.AdvanceClock(proc.CPUSample{Uptime: 0.5, CPUs: 2, UserTicks: 4020, SystemTicks: 1010})
 	for i, l := range lines {
 		if total := l.User + l.System + l.Idle; total < 49 || total > 52 {
 			t.Errorf("cpu%d: %+v totals %d ticks at 0.5 s of uptime, want 50", i, l, total)
@@ -63,7 +63,7 @@ func TestNewInitStartsAfresh(t *testing.T) {
 	if busy != 30 {
 		t.Errorf("new container busy %d ticks, want the 30 counted since the old one's last read", busy)
 	}
-	if l := nst.loadavg(cgroupview.Tasks{Running: 1}, time.Second); l.Snapshot() != proc.NewLoadavg(1, time.Second).Snapshot() {
+	if l := nst.Loadavg(cgroupview.Tasks{Running: 1}, time.Second); l.Snapshot() != proc.NewLoadavg(1, time.Second).Snapshot() {
 		t.Errorf("new container's load averages %v, want them started from its own count", l.Snapshot())
 	}
 	// The old state's sampler must not drop the new one.
@@ -87,37 +87,5 @@ func TestNewerClocksKeepsTheLaterContainer(t *testing.T) {
 	got := newerClocks(saved, journal)
 	if len(got) != 1 || got[0].Container.InitStart != newC.InitStart || got[0].Clock.Uptime != 0.5 || got[0].Load != nil {
 		t.Errorf("merged %+v, want the new container's entry alone", got)
-	}
-}
-
-// TestNewInitForgetsCachedViews: the thread counts cached for the old container (up to
-// tasksTTL old) are not the new one's: a loadavg started from them would start from the old
-// count.
-func TestNewInitForgetsCachedViews(t *testing.T) {
-	srv, err := New(Config{ProcRoot: "/proc", CgroupRoot: "/sys/fs/cgroup", LoadavgInterval: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	paths := map[string]string{"": "/ctr"}
-	// The first view a server makes triggers a sweep, which drops it at once (it is not used
-	// yet): make that one another container's.
-	srv.cache.view(&cgroupview.Container{ID: "/other", Paths: map[string]string{"": "/other"}}, time.Now())
-	// Inits that no longer run: PIDs above the kernel's limit.
-	old := &cgroupview.Container{ID: "/ctr", Paths: paths, InitPID: 1 << 30, InitStart: 1000}
-	srv.states.get(old)
-	e := srv.cache.view(old, time.Now())
-	e.tasks.Store(&snapshot[cgroupview.Tasks]{v: cgroupview.Tasks{Running: 2, Total: 9}, at: time.Now()})
-
-	next := &cgroupview.Container{ID: "/ctr", Paths: paths, InitPID: 1<<30 + 1, InitStart: 30000}
-	srv.states.get(next)
-	if s := srv.cache.view(next, time.Now()).tasks.Load(); s != nil {
-		t.Errorf("new container's view holds the old one's thread counts %+v", s.v)
-	}
-	// The same container reading again keeps its views.
-	e = srv.cache.view(next, time.Now())
-	e.tasks.Store(&snapshot[cgroupview.Tasks]{v: cgroupview.Tasks{Total: 3}, at: time.Now()})
-	srv.states.get(next)
-	if s := srv.cache.view(next, time.Now()).tasks.Load(); s == nil {
-		t.Error("the same container's views were forgotten")
 	}
 }

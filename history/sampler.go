@@ -1,4 +1,4 @@
-package fs
+package history
 
 import (
 	"context"
@@ -17,18 +17,18 @@ import (
 // the host (SPEC §2.4). A later read starts them again from the current count.
 const idleAfter = 10 * time.Minute
 
-// sampleLoads runs until ctx ends: every interval of wall-clock time it counts the runnable and
+// SampleLoads runs until ctx ends: every interval of wall-clock time it counts the runnable and
 // uninterruptible threads of each container whose loadavg was read, and drops the state of
 // containers whose cgroup has gone (SPEC §2.4, §3).
-func (s *Server) sampleLoads(ctx context.Context) {
-	every(ctx, s.cfg.LoadavgInterval, func(now time.Time) {
+func (s *Store) SampleLoads(ctx context.Context) {
+	every(ctx, s.cfg.Interval, func(now time.Time) {
 		s.sampleOnce(now)
 		s.cgroups.Prune()
 		// A pass longer than the interval skips the next tick, and every load average goes a
 		// whole interval without a sample (issue 6: at most two intervals old).
-		if took := time.Since(now); took > s.cfg.LoadavgInterval/2 {
+		if took := time.Since(now); took > s.cfg.Interval/2 {
 			s.log.Warn("load sampling pass took over half the interval", zap.Duration("took", took),
-				zap.Duration("interval", s.cfg.LoadavgInterval))
+				zap.Duration("interval", s.cfg.Interval))
 		}
 	})
 }
@@ -48,17 +48,17 @@ func every(ctx context.Context, interval time.Duration, f func(now time.Time)) {
 	}
 }
 
-func (s *Server) sampleOnce(now time.Time) {
+func (s *Store) sampleOnce(now time.Time) {
 	// In ID order, not the map's random one: each container then sits at about the same point
 	// of every pass, and the time between its samples stays near the interval even when a
 	// pass takes seconds on a loaded node (issue 6: every load average at most two intervals
 	// old).
 	type entry struct {
 		id string
-		st *containerState
+		st *State
 	}
 	var order []entry
-	s.states.each(func(id string, st *containerState) { order = append(order, entry{id, st}) })
+	s.states.each(func(id string, st *State) { order = append(order, entry{id, st}) })
 	slices.SortFunc(order, func(a, b entry) int { return strings.Compare(a.id, b.id) })
 	// A few workers, each over a contiguous run of that order: counting threads is system
 	// calls, and on a node whose CPUs are busy one thread gets one thread's share of them, so
@@ -88,8 +88,8 @@ func (s *Server) sampleOnce(now time.Time) {
 	// come (loadavg_budget.go).
 	var list []planned
 	for _, e := range order {
-		if v, ok := s.states.m.Load(e.id); ok && v == e.st && e.st.hasLoad() { // not dropped
-			list = append(list, planned{e.id, e.st})
+		if v, ok := s.states.m.Load(e.id); ok && v == e.st && e.st.HasLoad() { // not dropped
+			list = append(list, planned(e))
 		}
 	}
 	s.planSampling(list)
@@ -99,7 +99,7 @@ func (s *Server) sampleOnce(now time.Time) {
 const samplers = 4
 
 // sampleContainer samples one container's load, or drops its state if its cgroup is gone.
-func (s *Server) sampleContainer(id string, st *containerState, now time.Time) {
+func (s *Store) sampleContainer(id string, st *State, now time.Time) {
 	c := st.container.Load()
 	if c == nil {
 		return
@@ -107,7 +107,7 @@ func (s *Server) sampleContainer(id string, st *containerState, now time.Time) {
 	// A sampled container proves it exists by its count, or by its run time when idle
 	// (cgroupview.ActiveSince); only the others (and a failed count) pay a separate check
 	// (issue 6: sampling stays cheap at 1000 containers).
-	sampled := st.hasLoad() && now.Sub(time.Unix(0, st.lastRead.Load())) <= idleAfter
+	sampled := st.HasLoad() && now.Sub(time.Unix(0, st.lastRead.Load())) <= idleAfter
 	var active cgroupview.Activity
 	var err error
 	intervals := 1
@@ -127,12 +127,14 @@ func (s *Server) sampleContainer(id string, st *containerState, now time.Time) {
 	}
 	if (!sampled || err != nil) && !s.cgroups.Exists(c) {
 		s.states.drop(id, st)
-		s.switches.Drop(id)
+		if s.cfg.Gone != nil {
+			s.cfg.Gone(id)
+		}
 		s.log.Info("container gone; state dropped", zap.String("container", id))
 		return
 	}
 	if !sampled {
-		if st.hasLoad() { // unread for idleAfter
+		if st.HasLoad() { // unread for idleAfter
 			st.mu.Lock()
 			st.load = nil
 			st.mu.Unlock()

@@ -1,4 +1,4 @@
-package fs
+package history
 
 import (
 	"testing"
@@ -16,13 +16,13 @@ import (
 // spare so that a cost hovering at its share does not flap.
 func TestPlanSamplingBudget(t *testing.T) {
 	core, logs := observer.New(zap.InfoLevel)
-	srv, err := New(Config{ProcRoot: "/proc", CgroupRoot: "/sys/fs/cgroup", LoadavgInterval: time.Second, Logger: zap.New(core)})
+	srv, err := newStore(testConfig{ProcRoot: "/proc", CgroupRoot: "/sys/fs/cgroup", LoadavgInterval: time.Second, Logger: zap.New(core)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	mk := func(cost time.Duration) *containerState {
-		st := &containerState{}
-		st.loadavg(cgroupview.Tasks{}, time.Second)
+	mk := func(cost time.Duration) *State {
+		st := &State{}
+		st.Loadavg(cgroupview.Tasks{}, time.Second)
 		st.plan.cost = cost
 		return st
 	}
@@ -31,8 +31,8 @@ func TestPlanSamplingBudget(t *testing.T) {
 	plan := func(want int) {
 		t.Helper()
 		srv.planSampling(list())
-		if a.sampledEvery() != 1 || b.sampledEvery() != 1 || c.sampledEvery() != want {
-			t.Errorf("every %d, %d, %d intervals; want 1, 1, %d", a.sampledEvery(), b.sampledEvery(), c.sampledEvery(), want)
+		if a.SampledEvery() != 1 || b.SampledEvery() != 1 || c.SampledEvery() != want {
+			t.Errorf("every %d, %d, %d intervals; want 1, 1, %d", a.SampledEvery(), b.SampledEvery(), c.SampledEvery(), want)
 		}
 	}
 	degraded := func() int { return logs.FilterMessageSnippet("sampled less often").Len() }
@@ -43,9 +43,8 @@ func TestPlanSamplingBudget(t *testing.T) {
 	if degraded() != 1 || recovered() != 0 {
 		t.Errorf("%d degraded and %d recovered lines, want 1 and 0", degraded(), recovered())
 	}
-	st := srv.samplerStatus()
-	if st.BudgetPercent != 5 || len(st.SampledLess) != 1 || st.SampledLess[0].Container != "/c" || st.SampledLess[0].Every != 5 {
-		t.Errorf("status %+v, want /c every 5 intervals within a budget of 5%%", st)
+	if _, less := srv.SamplerStats(); srv.cfg.Budget != 0.05 || len(less) != 1 || less[0].Container != "/c" || less[0].Every != 5 {
+		t.Errorf("status %+v, want /c every 5 intervals within a budget of 5%%", less)
 	}
 	c.plan.cost = 40 * time.Millisecond // fits its 47 ms, but not with a quarter to spare
 	plan(2)
@@ -54,8 +53,8 @@ func TestPlanSamplingBudget(t *testing.T) {
 	if degraded() != 1 || recovered() != 1 {
 		t.Errorf("%d degraded and %d recovered lines, want 1 and 1", degraded(), recovered())
 	}
-	if st := srv.samplerStatus(); len(st.SampledLess) != 0 {
-		t.Errorf("status lists %+v after recovery", st.SampledLess)
+	if _, less := srv.SamplerStats(); len(less) != 0 {
+		t.Errorf("status lists %+v after recovery", less)
 	}
 	c.plan.cost = time.Hour
 	plan(maxEvery)

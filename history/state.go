@@ -1,4 +1,4 @@
-package fs
+package history
 
 import (
 	"encoding/json"
@@ -12,10 +12,10 @@ import (
 	"procfsd/proc"
 )
 
-// containerState is what procfsd remembers about one container between reads: its /proc/stat
+// State is what procfsd remembers about one container between reads: its /proc/stat
 // history (so counters never go backwards), its load averages, and which failures were
 // already logged (SPEC §4: once per container).
-type containerState struct {
+type State struct {
 	container atomic.Pointer[cgroupview.Container]
 	lastRead  atomic.Int64         // unix nanoseconds of the last render
 	idle      cgroupview.IdleProof // the load sampler's alone (loadavg.go)
@@ -35,7 +35,7 @@ type containerState struct {
 
 	logged sync.Map // file path → struct{}
 
-	// restored marks history a predecessor left (ImportHistory). It is trusted only for the same
+	// restored marks history a predecessor left (Import). It is trusted only for the same
 	// container: the first reader's container must have the same init, else the cgroup path was
 	// reused by a new container and its history starts afresh.
 	restored atomic.Bool
@@ -51,7 +51,7 @@ type containerState struct {
 // containerStates maps a container ID to its state. Reads of different containers never
 // contend: the map is a sync.Map and each state has its own lock.
 type containerStates struct {
-	m sync.Map // ID → *containerState
+	m sync.Map // ID → *State
 	// clocks, when set, receives every container's /proc/stat history as it advances
 	// (journal_history.go).
 	clocks atomic.Pointer[clockJournal]
@@ -66,15 +66,15 @@ type containerStates struct {
 func (cs *containerStates) init() {}
 
 // get returns c's state, creating it on first sight.
-func (cs *containerStates) get(c *cgroupview.Container) *containerState {
+func (cs *containerStates) get(c *cgroupview.Container) *State {
 	v, ok := cs.m.Load(c.ID)
 	if !ok {
-		v, _ = cs.m.LoadOrStore(c.ID, &containerState{states: cs})
+		v, _ = cs.m.LoadOrStore(c.ID, &State{states: cs})
 	}
-	st := v.(*containerState)
+	st := v.(*State)
 	restored := st.restored.Load()
 	if restored && !sameContainer(st.container.Load(), c) || !restored && cs.newInit(st, c) {
-		fresh := &containerState{states: cs}
+		fresh := &State{states: cs}
 		if !restored {
 			// The same cgroup may still count the old container's CPU time. Not after a
 			// restart of the daemon: the longer the gap, the likelier a cgroup created anew
@@ -106,7 +106,7 @@ func (cs *containerStates) get(c *cgroupview.Container) *containerState {
 // started after st's, which has exited. Another live init reading under the same path (a PID
 // namespace nested in the container, as browsers' sandboxes make) is the same container, and
 // so is a caller in the host PID namespace, which has no init of its own (InitPID 0).
-func (cs *containerStates) newInit(st *containerState, c *cgroupview.Container) bool {
+func (cs *containerStates) newInit(st *State, c *cgroupview.Container) bool {
 	st.mu.Lock()
 	pid, start := st.initPID, st.initStart
 	st.mu.Unlock()
@@ -118,7 +118,7 @@ func (cs *containerStates) newInit(st *containerState, c *cgroupview.Container) 
 
 // adoptInit records c's init as the container's, the first time one is seen, or when c's
 // started earlier than the one recorded (the one recorded was a nested namespace's).
-func (st *containerState) adoptInit(c *cgroupview.Container) {
+func (st *State) adoptInit(c *cgroupview.Container) {
 	if c.InitPID == 0 {
 		return
 	}
@@ -139,17 +139,19 @@ func sameContainer(old, c *cgroupview.Container) bool {
 	return c.InitPID == 0 || old.InitStart == c.InitStart
 }
 
-func (cs *containerStates) each(f func(id string, st *containerState)) {
+func (cs *containerStates) each(f func(id string, st *State)) {
 	cs.m.Range(func(k, v any) bool {
-		f(k.(string), v.(*containerState))
+		f(k.(string), v.(*State))
 		return true
 	})
 }
 
 // drop forgets st, the state of id, unless a new container has replaced it meanwhile.
-func (cs *containerStates) drop(id string, st *containerState) { cs.m.CompareAndDelete(id, st) }
+func (cs *containerStates) drop(id string, st *State) { cs.m.CompareAndDelete(id, st) }
 
-func (st *containerState) advanceClock(s proc.CPUSample) []proc.CPUTimes {
+// AdvanceClock advances the container's /proc/stat history to sample s and returns the
+// lines to show (proc.CPUClock.Advance); the clock journal records it.
+func (st *State) AdvanceClock(s proc.CPUSample) []proc.CPUTimes {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	times := st.clock.Advance(s)
@@ -162,7 +164,7 @@ func (st *containerState) advanceClock(s proc.CPUSample) []proc.CPUTimes {
 }
 
 // journalClock writes the clock to the clock journal; st.mu is held.
-func (st *containerState) journalClock(j *clockJournal) {
+func (st *State) journalClock(j *clockJournal) {
 	c := st.container.Load()
 	if c == nil {
 		return
@@ -178,9 +180,9 @@ func (st *containerState) journalClock(j *clockJournal) {
 	j.put(c.ID, st.journalJSON, time.Now(), &snap)
 }
 
-// loadavg returns the container's load averages, starting them at the current count the
+// Loadavg returns the container's load averages, starting them at the current count the
 // first time the container is seen (SPEC §2.4).
-func (st *containerState) loadavg(t cgroupview.Tasks, interval time.Duration) *proc.Loadavg {
+func (st *State) Loadavg(t cgroupview.Tasks, interval time.Duration) *proc.Loadavg {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if st.load == nil {
@@ -190,10 +192,10 @@ func (st *containerState) loadavg(t cgroupview.Tasks, interval time.Duration) *p
 	return &l
 }
 
-// sampledLoadavg returns the container's load averages and the sampler's last count of
+// SampledLoadavg returns the container's load averages and the sampler's last count of
 // runnable threads, if the sampler counted at most maxAge before now; ok is false otherwise
 // (no averages yet, or a sample too old to stand for now).
-func (st *containerState) sampledLoadavg(now time.Time, maxAge time.Duration) (l *proc.Loadavg, running int, ok bool) {
+func (st *State) SampledLoadavg(now time.Time, maxAge time.Duration) (l *proc.Loadavg, running int, ok bool) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if st.load == nil || st.sampledAt.IsZero() || now.Sub(st.sampledAt) > maxAge {
@@ -203,13 +205,13 @@ func (st *containerState) sampledLoadavg(now time.Time, maxAge time.Duration) (l
 	return &cp, st.running, true
 }
 
-// sampleLoad feeds one sample, taken at now, to the load averages, if the container has any.
-func (st *containerState) sampleLoad(a cgroupview.Activity, now time.Time) {
+// SampleLoad feeds one sample, taken at now, to the load averages, if the container has any.
+func (st *State) SampleLoad(a cgroupview.Activity, now time.Time) {
 	st.sampleLoadN(a, 1, now)
 }
 
 // sampleLoadN is sampleLoad for a sample that stands for n intervals (proc.Loadavg.SampleN).
-func (st *containerState) sampleLoadN(a cgroupview.Activity, n int, now time.Time) {
+func (st *State) sampleLoadN(a cgroupview.Activity, n int, now time.Time) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if st.load != nil {
@@ -218,17 +220,18 @@ func (st *containerState) sampleLoadN(a cgroupview.Activity, n int, now time.Tim
 	}
 }
 
-// sampledEvery is how many intervals apart the sampler counts the container's threads.
-func (st *containerState) sampledEvery() int { return max(1, int(st.every.Load())) }
+// SampledEvery is how many intervals apart the sampler counts the container's threads.
+func (st *State) SampledEvery() int { return max(1, int(st.every.Load())) }
 
-func (st *containerState) hasLoad() bool {
+// HasLoad reports whether the container has load averages (its loadavg was read).
+func (st *State) HasLoad() bool {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	return st.load != nil
 }
 
-// logOnce logs a render failure the first time it happens for this file of this container.
-func (st *containerState) logOnce(log *zap.Logger, file string, c *cgroupview.Container, err error) {
+// LogOnce logs a render failure the first time it happens for this file of this container.
+func (st *State) LogOnce(log *zap.Logger, file string, c *cgroupview.Container, err error) {
 	if _, seen := st.logged.LoadOrStore(file, struct{}{}); seen {
 		return
 	}
@@ -253,11 +256,11 @@ type ContainerHistory struct {
 	Load      *proc.LoadavgState   `json:"load,omitempty"`
 }
 
-// ExportHistory returns every container's history. Readers may go on meanwhile: each
+// Export returns every container's history. Readers may go on meanwhile: each
 // container is copied under its own lock.
-func (s *Server) ExportHistory() History {
+func (s *Store) Export() History {
 	h := History{Saved: time.Now()}
-	s.states.each(func(id string, st *containerState) {
+	s.states.each(func(id string, st *State) {
 		c := st.container.Load()
 		if c == nil {
 			return
@@ -275,12 +278,12 @@ func (s *Server) ExportHistory() History {
 	return h
 }
 
-// ImportHistory installs h's containers, replacing what the server has for them. ctlapi.Call it
+// Import installs h's containers, replacing what the server has for them. Call it
 // before serving.
-func (s *Server) ImportHistory(h History) {
+func (s *Store) Import(h History) {
 	for _, ch := range h.Containers {
 		c := ch.Container
-		st := &containerState{states: &s.states}
+		st := &State{states: &s.states}
 		st.restored.Store(true)
 		st.adoptInit(&c)
 		st.container.Store(&c)
@@ -290,8 +293,54 @@ func (s *Server) ImportHistory(h History) {
 		// averages of its own (renderLoadavg); ones an older version saved would have the
 		// sampler count every thread on the host.
 		if ch.Load != nil && !s.cgroups.AtHostRoot(&c) {
-			st.load = proc.RestoreLoadavg(*ch.Load, s.cfg.LoadavgInterval)
+			st.load = proc.RestoreLoadavg(*ch.Load, s.cfg.Interval)
 		}
 		s.states.m.Store(c.ID, st)
 	}
 }
+
+// Config is what the history needs of `procfsd serve`'s configuration.
+type Config struct {
+	ProcRoot string // host /proc, where a container's init is looked up
+	// StateDir is where history.json and the clock journal are kept; "" keeps nothing.
+	StateDir string
+	// Interval is the load sampler's interval, Budget the share of one CPU it may use.
+	Interval time.Duration
+	Budget   float64
+	Cgroups  *cgroupview.Reader
+	Logger   *zap.Logger
+	// Gone, if set, is called with the ID of a container whose cgroup has gone, once its state
+	// is dropped.
+	Gone func(id string)
+	// Replaced, if set, is called with the ID of a container whose state a new container's
+	// replaced (a restart in the same cgroup).
+	Replaced func(id string)
+}
+
+// Store is every container's history: its State, the load sampler, history.json and the
+// clock journal. It is safe for concurrent use.
+type Store struct {
+	cfg     Config
+	log     *zap.Logger
+	cgroups *cgroupview.Reader
+	states  containerStates
+	// sampler is the load sampler's cost and plan, for status (budget.go).
+	sampler samplerStats
+}
+
+// New makes an empty store.
+func New(cfg Config) *Store {
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	s := &Store{cfg: cfg, log: cfg.Logger, cgroups: cfg.Cgroups}
+	s.states.alive = func(pid int, start uint64) bool {
+		st, err := cgroupview.ProcessStart(cfg.ProcRoot, pid)
+		return err == nil && st == start
+	}
+	s.states.replaced = cfg.Replaced
+	return s
+}
+
+// Get returns c's state, creating it on first sight.
+func (s *Store) Get(c *cgroupview.Container) *State { return s.states.get(c) }

@@ -1,4 +1,4 @@
-package fs
+package history
 
 import (
 	"bytes"
@@ -20,19 +20,19 @@ import (
 // container under the same cgroup path starts afresh; the clock journal's newer clock wins over
 // an older saved history.
 func TestHistoryRoundTrip(t *testing.T) {
-	cfg := Config{ProcRoot: "/proc", CgroupRoot: "/sys/fs/cgroup", LoadavgInterval: time.Second, StateDir: t.TempDir()}
-	a, err := New(cfg)
+	cfg := testConfig{ProcRoot: "/proc", CgroupRoot: "/sys/fs/cgroup", LoadavgInterval: time.Second, StateDir: t.TempDir()}
+	a, err := newStore(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Paths name the root cgroups, which exist, so that LoadHistory keeps the entry.
 	c := &cgroupview.Container{ID: "/ctr", Paths: map[string]string{"": "/", "memory": "/"}, InitPID: 42, InitStart: 1000}
 	st := a.states.get(c)
-	st.advanceClock(proc.CPUSample{Uptime: 10, CPUs: 3, UserTicks: 301, SystemTicks: 50})
-	st.loadavg(cgroupview.Tasks{Running: 3}, time.Second)
-	st.sampleLoad(cgroupview.Activity{Running: 5}, time.Now())
+	st.AdvanceClock(proc.CPUSample{Uptime: 10, CPUs: 3, UserTicks: 301, SystemTicks: 50})
+	st.Loadavg(cgroupview.Tasks{Running: 3}, time.Second)
+	st.SampleLoad(cgroupview.Activity{Running: 5}, time.Now())
 	// The file is written one container at a time; it must decode as json.Marshal's would.
-	exported := a.ExportHistory()
+	exported := a.Export()
 	var enc bytes.Buffer
 	if err := encodeHistory(&enc, exported); err != nil {
 		t.Fatal(err)
@@ -53,50 +53,50 @@ func TestHistoryRoundTrip(t *testing.T) {
 	if diff := cmp.Diff(hWhole, h); diff != "" {
 		t.Errorf("streamed history differs from json.Marshal's (-marshal +streamed):\n%s", diff)
 	}
-	bSrv, err := New(cfg)
+	bSrv, err := newStore(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	bSrv.ImportHistory(h)
+	bSrv.Import(h)
 	next := proc.CPUSample{Uptime: 12, CPUs: 2, UserTicks: 420, SystemTicks: 61}
-	want := st.advanceClock(next)
-	got := bSrv.states.get(c).advanceClock(next)
+	want := st.AdvanceClock(next)
+	got := bSrv.states.get(c).AdvanceClock(next)
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("imported clock differs (-exporter +importer):\n%s", diff)
 	}
-	la, lb := st.loadavg(cgroupview.Tasks{}, time.Second), bSrv.states.get(c).loadavg(cgroupview.Tasks{}, time.Second)
+	la, lb := st.Loadavg(cgroupview.Tasks{}, time.Second), bSrv.states.get(c).Loadavg(cgroupview.Tasks{}, time.Second)
 	if la.Snapshot() != lb.Snapshot() {
 		t.Errorf("imported load averages %v, exported %v", lb.Snapshot(), la.Snapshot())
 	}
 
 	// The same path with another init is another container: imported history is not its own.
-	dSrv, err := New(cfg)
+	dSrv, err := newStore(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	dSrv.ImportHistory(h)
+	dSrv.Import(h)
 	other := *c
 	other.InitStart = 2000
 	fresh := proc.CPUClock{}
-	if diff := cmp.Diff(fresh.Advance(next), dSrv.states.get(&other).advanceClock(next)); diff != "" {
+	if diff := cmp.Diff(fresh.Advance(next), dSrv.states.get(&other).AdvanceClock(next)); diff != "" {
 		t.Errorf("a new container under a reused path kept the old history (-fresh +got):\n%s", diff)
 	}
 
 	// A saved history older than the clock journal: the journal's clock is used.
 	a.clockJournal()
-	st.advanceClock(proc.CPUSample{Uptime: 20, CPUs: 2, UserTicks: 900, SystemTicks: 70})
+	st.AdvanceClock(proc.CPUSample{Uptime: 20, CPUs: 2, UserTicks: 900, SystemTicks: 70})
 	if err := os.WriteFile(cfg.StateDir+"/"+historyName, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cSrv, err := New(cfg)
+	cSrv, err := newStore(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cSrv.LoadHistory(); err != nil {
+	if err := cSrv.Load(); err != nil {
 		t.Fatal(err)
 	}
 	last := proc.CPUSample{Uptime: 21, CPUs: 2, UserTicks: 905, SystemTicks: 70}
-	if diff := cmp.Diff(st.advanceClock(last), cSrv.states.get(c).advanceClock(last)); diff != "" {
+	if diff := cmp.Diff(st.AdvanceClock(last), cSrv.states.get(c).AdvanceClock(last)); diff != "" {
 		t.Errorf("restart did not resume from the clock journal (-running +restarted):\n%s", diff)
 	}
 }

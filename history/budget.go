@@ -1,9 +1,8 @@
-package fs
+package history
 
 import (
 	"cmp"
 	"math"
-	"procfsd/ctlapi"
 	"runtime"
 	"slices"
 	"strings"
@@ -24,7 +23,7 @@ const DefaultLoadavgBudget = 0.05
 const maxEvery = 60
 
 // samplePlan is how often the load sampler counts one container's threads. The sampler's
-// alone, like containerState.idle, except every, which readers of loadavg read too.
+// alone, like State.idle, except every, which readers of loadavg read too.
 type samplePlan struct {
 	cost     time.Duration // CPU time of a sample, the mean of the last ones (observe)
 	spent    time.Duration // CPU time of the last calls samples
@@ -76,7 +75,7 @@ type samplerStats struct {
 	mu       sync.Mutex
 	passes   [60]passCost // a ring of the latest passes
 	next     int
-	degraded []ctlapi.SampledLess
+	degraded []Degraded
 }
 
 type passCost struct {
@@ -119,7 +118,7 @@ func (ss *samplerStats) share(interval time.Duration) float64 {
 // planned is one sampled container as planSampling sees it.
 type planned struct {
 	id string
-	st *containerState
+	st *State
 }
 
 // planSampling keeps the sampler within its budget (SPEC §2.4: cost grows with the containers
@@ -129,13 +128,13 @@ type planned struct {
 // k = cost / share rounded up, its sample then standing for k intervals (proc.Loadavg.SampleN).
 // Cheap containers thus keep every sample, and only the costliest lose resolution. Becoming
 // degraded and recovering are logged once each.
-func (s *Server) planSampling(list []planned) {
-	budget := time.Duration(s.cfg.LoadavgBudget * float64(s.cfg.LoadavgInterval))
+func (s *Store) planSampling(list []planned) {
+	budget := time.Duration(s.cfg.Budget * float64(s.cfg.Interval))
 	slices.SortFunc(list, func(a, b planned) int {
 		return cmp.Or(cmp.Compare(a.st.plan.cost, b.st.plan.cost), strings.Compare(a.id, b.id))
 	})
 	remaining := budget
-	var less []ctlapi.SampledLess
+	var less []Degraded
 	for i, e := range list {
 		p := &e.st.plan
 		share := remaining / time.Duration(len(list)-i)
@@ -166,26 +165,31 @@ func (s *Server) planSampling(list []planned) {
 				zap.Duration("count_cost", p.cost), zap.Duration("budget_per_interval", budget))
 		}
 		if every > 1 {
-			less = append(less, ctlapi.SampledLess{Container: e.id, Every: every, CountCostMS: float64(p.cost) / 1e6})
+			less = append(less, Degraded{Container: e.id, Every: every, CountCost: p.cost})
 		}
 	}
-	slices.SortFunc(less, func(a, b ctlapi.SampledLess) int { return strings.Compare(a.Container, b.Container) })
+	slices.SortFunc(less, func(a, b Degraded) int { return strings.Compare(a.Container, b.Container) })
 	s.sampler.mu.Lock()
 	s.sampler.degraded = less
 	s.sampler.mu.Unlock()
 }
 
-// samplerStatus is the load sampler's part of `procfsd status`.
-func (s *Server) samplerStatus() *ctlapi.SamplerStatus {
-	st := &ctlapi.SamplerStatus{
-		IntervalSeconds: s.cfg.LoadavgInterval.Seconds(),
-		BudgetPercent:   100 * s.cfg.LoadavgBudget,
-		CostPercent:     100 * s.sampler.share(s.cfg.LoadavgInterval),
-	}
+// SamplerStats is the load sampler's part of `procfsd status`: its CPU time over the passes
+// kept, as a share of one CPU, and the containers it counts less often than every interval.
+func (s *Store) SamplerStats() (share float64, less []Degraded) {
+	share = s.sampler.share(s.cfg.Interval)
 	s.sampler.mu.Lock()
-	st.SampledLess = append([]ctlapi.SampledLess{}, s.sampler.degraded...)
+	less = append([]Degraded{}, s.sampler.degraded...)
 	s.sampler.mu.Unlock()
-	return st
+	return share, less
+}
+
+// Degraded is a container whose threads the sampler counts only every Every intervals, to
+// stay within its budget; a count costs CountCost of CPU time.
+type Degraded struct {
+	Container string
+	Every     int
+	CountCost time.Duration
 }
 
 // lockedWorker runs f on a goroutine locked to its thread, so that threadCPU measures f's own

@@ -1,4 +1,4 @@
-package fs
+package history
 
 import (
 	"bytes"
@@ -28,9 +28,9 @@ func TestLoadHistoryJudgesSourcesApart(t *testing.T) {
 	// running is the server that crashed: its journal has the clock as of its last render, the
 	// history file (saved earlier) an older one. The restarted server must continue from the
 	// journal, exactly as running would have.
-	running := func(t *testing.T, dir string) (*containerState, []byte) {
+	running := func(t *testing.T, dir string) (*State, []byte) {
 		t.Helper()
-		a, err := New(Config{ProcRoot: "/proc", CgroupRoot: "/sys/fs/cgroup", LoadavgInterval: time.Second, StateDir: dir})
+		a, err := newStore(testConfig{ProcRoot: "/proc", CgroupRoot: "/sys/fs/cgroup", LoadavgInterval: time.Second, StateDir: dir})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -38,21 +38,21 @@ func TestLoadHistoryJudgesSourcesApart(t *testing.T) {
 		t.Cleanup(func() { a.states.clocks.Load().close() })
 		st := a.states.get(c)
 		// Two CPUs, then one: a fresh model would show the aggregate idle of one CPU only.
-		st.advanceClock(proc.CPUSample{Uptime: 10, CPUs: 2, UserTicks: 1000, SystemTicks: 200})
+		st.AdvanceClock(proc.CPUSample{Uptime: 10, CPUs: 2, UserTicks: 1000, SystemTicks: 200})
 		var saved bytes.Buffer
-		if err := encodeHistory(&saved, a.ExportHistory()); err != nil {
+		if err := encodeHistory(&saved, a.Export()); err != nil {
 			t.Fatal(err)
 		}
-		st.advanceClock(proc.CPUSample{Uptime: 30, CPUs: 1, UserTicks: 2000, SystemTicks: 300})
+		st.AdvanceClock(proc.CPUSample{Uptime: 30, CPUs: 1, UserTicks: 2000, SystemTicks: 300})
 		return st, saved.Bytes()
 	}
-	restart := func(t *testing.T, dir string) (*Server, error) {
+	restart := func(t *testing.T, dir string) (*Store, error) {
 		t.Helper()
-		b, err := New(Config{ProcRoot: "/proc", CgroupRoot: "/sys/fs/cgroup", LoadavgInterval: time.Second, StateDir: dir})
+		b, err := newStore(testConfig{ProcRoot: "/proc", CgroupRoot: "/sys/fs/cgroup", LoadavgInterval: time.Second, StateDir: dir})
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = b.LoadHistory()
+		err = b.Load()
 		t.Cleanup(func() { b.states.clocks.Load().close() })
 		return b, err
 	}
@@ -98,7 +98,7 @@ func TestLoadHistoryJudgesSourcesApart(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), "clock journal's 1 containers") {
 				t.Errorf("LoadHistory: %v, want an error with %q that names the journal's containers", err, tc.wantErr)
 			}
-			if diff := cmp.Diff(st.advanceClock(next), b.states.get(c).advanceClock(next)); diff != "" {
+			if diff := cmp.Diff(st.AdvanceClock(next), b.states.get(c).AdvanceClock(next)); diff != "" {
 				t.Errorf("restart did not resume from the clock journal (-running +restarted):\n%s", diff)
 			}
 		})
@@ -133,7 +133,7 @@ func TestLoadHistoryJudgesSourcesApart(t *testing.T) {
 		// file would show.
 		var want proc.CPUClock
 		want.Advance(proc.CPUSample{Uptime: 10, CPUs: 2, UserTicks: 1000, SystemTicks: 200})
-		if diff := cmp.Diff(want.Advance(next), b.states.get(c).advanceClock(next)); diff != "" {
+		if diff := cmp.Diff(want.Advance(next), b.states.get(c).AdvanceClock(next)); diff != "" {
 			t.Errorf("restart did not resume from the history file (-file +restarted):\n%s", diff)
 		}
 	})
