@@ -9,14 +9,13 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"procfsd/fuseconn"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"procfsd/fs"
 )
 
 // daemon is a FUSE server the harness started: procfsd, LXCFS or the floor.
@@ -159,7 +158,7 @@ func unmountStale() {
 }
 
 // runFloor is the floor daemon: `floor MOUNTPOINT CONTENT-FILE` serves the content of
-// CONTENT-FILE (read once) through fs.ServeFloor until SIGTERM.
+// CONTENT-FILE (read once) through ServeFloor until SIGTERM.
 func runFloor(args []string) error {
 	if len(args) != 2 {
 		return errors.New("usage: floor MOUNTPOINT CONTENT-FILE")
@@ -168,13 +167,13 @@ func runFloor(args []string) error {
 	if err != nil {
 		return fmt.Errorf("read floor content: %w", err)
 	}
-	conn, err := fs.Mount(args[0])
+	conn, err := fuseconn.Mount(args[0])
 	if err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	err = fs.ServeFloor(ctx, conn, content)
+	err = ServeFloor(ctx, conn, content)
 	conn.Unmount()
 	return err
 }

@@ -1,16 +1,14 @@
 package fs
 
 import (
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"procfsd/cgroupview"
+	"procfsd/fuseconn"
 	"procfsd/history"
 
-	"github.com/hanwen/go-fuse/v2/fuse"
 	"go.uber.org/zap"
-	"golang.org/x/sys/unix"
 )
 
 // Handover: a process that stops serving (Serve returned after ctx ended) exports what its
@@ -40,7 +38,7 @@ type handleState struct {
 }
 
 // ExportHandover serialises the server's state for a successor. Call it after Serve returned.
-func (s *Server) ExportHandover(conn *Conn) ([]byte, error) {
+func (s *Server) ExportHandover(conn *fuseconn.Conn) ([]byte, error) {
 	st := handoverState{Init: conn.InitRequest(), NextHandle: s.handles.next.Load(), History: s.history.Export()}
 	s.handles.each(func(fh uint64, h *handle) {
 		h.mu.Lock()
@@ -86,100 +84,14 @@ func (s *Server) seedHandles() {
 
 // openJournal maps the journal under --state-dir; without a state dir, or if it cannot be
 // mapped, the server runs without one and says so.
-func (s *Server) openJournal(conn *Conn) *Journal {
+func (s *Server) openJournal() *fuseconn.Journal {
 	if s.cfg.StateDir == "" {
 		return nil
 	}
-	j, err := OpenJournal(s.cfg.StateDir)
+	j, err := fuseconn.OpenJournal(s.cfg.StateDir)
 	if err != nil {
 		s.log.Warn("no request journal: requests in flight at a crash cannot be recovered from it", zap.Error(err))
 		return nil
 	}
 	return j
-}
-
-// ResetJournal clears the journal under dir: a supervisor that mounts afresh calls it before
-// its first server starts, so that nothing of an older connection is replayed.
-func ResetJournal(dir string) error {
-	j, err := OpenJournal(dir)
-	if err != nil {
-		return err
-	}
-	j.Reset()
-	return j.Close()
-}
-
-// recover prepares an adopted connection: it replays INIT into the protocol server (the kernel
-// sends it once per connection), answers the requests the journal shows in flight, and asks the
-// kernel to resend whatever else a dead predecessor had read but not answered.
-func (s *Server) recover(conn *Conn, ps *fuse.ProtocolServer, j *Journal) {
-	init := conn.InitRequest()
-	if init == nil && j != nil {
-		if init = j.Init(); init != nil {
-			conn.saveInit(init)
-		}
-	}
-	out := make([]byte, maxRead+4096)
-	var initReply []byte
-	if init != nil {
-		m, _ := ps.HandleRequest([][]byte{init}, [][]byte{out})
-		initReply = append([]byte(nil), out[:m]...)
-	}
-	if j != nil {
-		for _, p := range j.pending() {
-			s.replay(conn, ps, p, initReply, out)
-			p.slot.end()
-		}
-	}
-	if err := notifyResend(conn.FD); err != nil {
-		s.log.Debug("kernel cannot resend requests in flight (FUSE_NOTIFY_RESEND needs Linux 6.9)", zap.Error(err))
-	}
-}
-
-// replay answers one journalled request. A request whose body did not fit its slot is answered
-// EINTR, which the caller may retry; INIT gets the reply of the replay above.
-func (s *Server) replay(conn *Conn, ps *fuse.ProtocolServer, p pendingRequest, initReply, out []byte) {
-	op := opcode(p.req)
-	unique := binary.LittleEndian.Uint64(p.req[8:16])
-	s.log.Info("answering a request left in flight", zap.Uint32("opcode", op), zap.Uint64("unique", unique))
-	switch {
-	case op == opInit:
-		if initReply != nil {
-			s.reply(conn, initReply)
-		}
-	case !p.whole:
-		s.reply(conn, errorReply(unique, unix.EINTR))
-	default:
-		if m, _ := ps.HandleRequest([][]byte{p.req}, [][]byte{out}); m > 0 {
-			s.reply(conn, out[:m])
-		}
-	}
-}
-
-// outHeaderSize is sizeof(struct fuse_out_header); notifyResendCode is FUSE_NOTIFY_RESEND
-// (include/uapi/linux/fuse.h, Linux 6.9, fs/fuse/dev.c fuse_resend).
-const (
-	outHeaderSize    = 16
-	notifyResendCode = 7
-)
-
-func errorReply(unique uint64, errno unix.Errno) []byte {
-	b := make([]byte, outHeaderSize)
-	binary.LittleEndian.PutUint32(b[0:4], outHeaderSize)
-	binary.LittleEndian.PutUint32(b[4:8], uint32(-int32(errno)))
-	binary.LittleEndian.PutUint64(b[8:16], unique)
-	return b
-}
-
-// notifyResend moves every request the connection's readers took but did not answer back to
-// the kernel's pending queue (marked with the FUSE_UNIQUE_RESEND bit); the loops then read them
-// again. It covers the instant between a read and its journal entry.
-func notifyResend(fd int) error {
-	b := make([]byte, outHeaderSize)
-	binary.LittleEndian.PutUint32(b[0:4], outHeaderSize)
-	binary.LittleEndian.PutUint32(b[4:8], notifyResendCode)
-	if _, err := unix.Write(fd, b); err != nil {
-		return fmt.Errorf("write FUSE_NOTIFY_RESEND: %w", err)
-	}
-	return nil
 }

@@ -5,22 +5,21 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"procfsd/fuseconn"
 	"procfsd/internal/testenv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
-	"go.uber.org/zap/zaptest/observer"
 	"golang.org/x/sys/unix"
 )
 
 // serving is one server on a connection, as one process of a handover chain runs it.
 type serving struct {
 	srv    *Server
-	conn   *Conn
+	conn   *fuseconn.Conn
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -28,7 +27,7 @@ type serving struct {
 // serveConn starts a server for cfg on conn and waits until it answers requests.
 // connFor, given the new server, returns the connection it serves (adopting one, after
 // importing a predecessor's state).
-func serveConn(t *testing.T, cfg Config, connFor func(*Server) *Conn) *serving {
+func serveConn(t *testing.T, cfg Config, connFor func(*Server) *fuseconn.Conn) *serving {
 	t.Helper()
 	ready := make(chan struct{})
 	cfg.OnReady = func() { close(ready) }
@@ -68,11 +67,11 @@ func (s *serving) stop(t *testing.T) {
 }
 
 // mountRaw mounts a tree without serving it; cleanup unmounts it and closes the descriptor.
-func mountRaw(t testing.TB) *Conn {
+func mountRaw(t testing.TB) *fuseconn.Conn {
 	t.Helper()
 	testenv.RequireFUSE(t)
 	dir := filepath.Join(t.TempDir(), "mnt")
-	conn, err := Mount(dir)
+	conn, err := fuseconn.Mount(dir)
 	if err != nil {
 		t.Fatalf("Mount: %v", err)
 	}
@@ -95,7 +94,7 @@ func hostConfig(t *testing.T) Config {
 func TestHandoverChain(t *testing.T) {
 	conn := mountRaw(t)
 	cfg := hostConfig(t)
-	cur := serveConn(t, cfg, func(*Server) *Conn { return conn })
+	cur := serveConn(t, cfg, func(*Server) *fuseconn.Conn { return conn })
 
 	held, err := os.Open(filepath.Join(conn.Mountpoint, "proc/uptime"))
 	if err != nil {
@@ -145,12 +144,12 @@ func TestHandoverChain(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cur = serveConn(t, cfg, func(s *Server) *Conn {
+		cur = serveConn(t, cfg, func(s *Server) *fuseconn.Conn {
 			init, err := s.ImportHandover(state)
 			if err != nil || init == nil {
 				t.Fatalf("import: %v, INIT %d bytes", err, len(init))
 			}
-			return Adopt(conn.FD, conn.Mountpoint, init)
+			return fuseconn.Adopt(conn.FD, conn.Mountpoint, init)
 		})
 	}
 	close(stop)
@@ -163,74 +162,4 @@ func TestHandoverChain(t *testing.T) {
 	held.Close()
 	cur.stop(t)
 	t.Logf("%d reads across 10 handovers, %d failures", reads.Load(), failures.Load())
-}
-
-// takeRequest reads one request from the descriptor no server is reading, as a server that
-// then dies would have.
-func takeRequest(t *testing.T, fd int) []byte {
-	t.Helper()
-	buf := make([]byte, maxWrite+64<<10)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		n, err := unix.Read(fd, buf)
-		if err == nil {
-			return buf[:n]
-		}
-		if err != unix.EAGAIN && err != unix.EINTR {
-			t.Fatalf("read /dev/fuse: %v", err)
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no request within 10s")
-		}
-		unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 100)
-	}
-}
-
-// TestCrashRecovery: a request read by a server that then died (nothing answered it) is
-// answered by the successor, from the journal when it was journalled, else because the
-// successor asks the kernel to resend it. The blocked reader gets its data.
-func TestCrashRecovery(t *testing.T) {
-	for _, journalled := range []bool{true, false} {
-		name := map[bool]string{true: "journal", false: "resend"}[journalled]
-		t.Run(name, func(t *testing.T) {
-			conn := mountRaw(t)
-			cfg := hostConfig(t)
-			first := serveConn(t, cfg, func(*Server) *Conn { return conn })
-			first.stop(t)
-
-			got := make(chan error, 1)
-			go func() {
-				b, err := os.ReadFile(filepath.Join(conn.Mountpoint, "proc/uptime"))
-				if err == nil && len(b) == 0 {
-					err = os.ErrInvalid
-				}
-				got <- err
-			}()
-			req := takeRequest(t, conn.FD)
-			if journalled {
-				j, err := OpenJournal(cfg.StateDir)
-				if err != nil {
-					t.Fatal(err)
-				}
-				j.slot(0).begin(req)
-				j.Close()
-			}
-			core, logs := observer.New(zap.InfoLevel)
-			cfg.Logger = zap.New(core)
-			next := serveConn(t, cfg, func(*Server) *Conn { return Adopt(conn.FD, conn.Mountpoint, nil) })
-			select {
-			case err := <-got:
-				if err != nil {
-					t.Errorf("reader: %v", err)
-				}
-			case <-time.After(10 * time.Second):
-				t.Error("the reader is still blocked 10s after the successor started")
-			}
-			next.stop(t)
-			replayed := logs.FilterMessage("answering a request left in flight").Len()
-			if want := map[bool]int{true: 1, false: 0}[journalled]; replayed != want {
-				t.Errorf("%d requests answered from the journal, want %d", replayed, want)
-			}
-		})
-	}
 }

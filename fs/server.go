@@ -17,6 +17,7 @@ import (
 	"procfsd/cgroupview"
 	"procfsd/control"
 	"procfsd/ctlapi"
+	"procfsd/fuseconn"
 	"procfsd/history"
 	"procfsd/switches"
 )
@@ -35,7 +36,7 @@ type Config struct {
 	// less means history.DefaultLoadavgBudget.
 	LoadavgBudget float64
 	// BusyPoll is how long a request loop polls for a request it expects before it sleeps; 0
-	// never polls (DefaultBusyPoll, busypoll.go).
+	// never polls (fuseconn.DefaultBusyPoll).
 	BusyPoll time.Duration
 	StateDir string
 	// DockerRoot is Docker's data root, where opt-out labels are read (SPEC §3, --docker-root).
@@ -75,8 +76,8 @@ type Server struct {
 	overBudget    atomic.Bool
 	// cache holds host files and container views for a few tens of ms (cache.go).
 	cache renderCache
-	// loops is the running request loops, nil outside Serve (loop.go).
-	loops atomic.Pointer[loopSet]
+	// loops is the running request loops, nil outside Serve (serve.go).
+	loops atomic.Pointer[fuseconn.Loops]
 	// ctl answers the control socket (package control).
 	ctl *control.Server
 }

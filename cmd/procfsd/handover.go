@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"procfsd/fs"
+	"procfsd/fuseconn"
 )
 
 // How a process passes the connection to the next one (README "Design notes"). The variables
@@ -61,7 +62,7 @@ func generation() int {
 // connect adopts a connection handed over by a predecessor or a supervisor, or else mounts
 // one (or adopts systemd's, sdglue.go). The history of containers comes from the handed-over
 // state, or else from the file a predecessor saved under --state-dir.
-func connect(srv *fs.Server, life *lifecycle, cfg fs.Config) (*fs.Conn, error) {
+func connect(srv *fs.Server, life *lifecycle, cfg fs.Config) (*fuseconn.Conn, error) {
 	fuseFD, ok, err := inheritedFD(envFuseFD)
 	if err != nil {
 		return nil, err
@@ -93,7 +94,7 @@ func connect(srv *fs.Server, life *lifecycle, cfg fs.Config) (*fs.Conn, error) {
 			cfg.Logger.Warn("container history not restored", zap.Error(err))
 		}
 	}
-	conn := fs.Adopt(fuseFD, cfg.Mountpoint, init)
+	conn := fuseconn.Adopt(fuseFD, cfg.Mountpoint, init)
 	life.conn, life.adopted = conn, true
 	cfg.Logger.Info("adopted the connection", zap.Bool("handover", handed), zap.Bool("supervised", supervised()),
 		zap.Int("generation", generation()))
@@ -125,7 +126,7 @@ func readAllAt(f *os.File) ([]byte, error) {
 // handOver executes the binary at selfPath in this process, passing the connection and the
 // server's state; Serve must have returned. It returns only if the exec failed, with the
 // descriptor left as it was.
-func handOver(srv *fs.Server, conn *fs.Conn, log *zap.Logger) error {
+func handOver(srv *fs.Server, conn *fuseconn.Conn, log *zap.Logger) error {
 	state, err := srv.ExportHandover(conn)
 	if err != nil {
 		return err

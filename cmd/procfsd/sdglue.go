@@ -8,7 +8,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
-	"procfsd/fs"
+	"procfsd/fuseconn"
 	"procfsd/reattach"
 	"procfsd/systemd"
 )
@@ -20,7 +20,7 @@ import (
 type lifecycle struct {
 	log        *zap.Logger
 	mountpoint string
-	conn       *fs.Conn
+	conn       *fuseconn.Conn
 	adopted    bool   // the connection was inherited, not mounted here
 	how        string // how it was inherited, for STATUS
 	stored     bool   // the connection is in the fd store, so the mount outlives this process
@@ -32,7 +32,7 @@ func newLifecycle(log *zap.Logger, mountpoint string) *lifecycle {
 
 // mount adopts the connection systemd kept in the fd store across a restart, or mounts a fresh
 // one, first detaching a dead mount an earlier daemon left at the mountpoint.
-func (l *lifecycle) mount() (*fs.Conn, error) {
+func (l *lifecycle) mount() (*fuseconn.Conn, error) {
 	files, err := systemd.ListenFDs()
 	if err != nil {
 		l.log.Warn("read descriptors passed by systemd", zap.Error(err))
@@ -51,7 +51,7 @@ func (l *lifecycle) mount() (*fs.Conn, error) {
 	} else if n > 0 {
 		l.log.Info("detached dead mounts left by an earlier daemon", zap.String("mountpoint", l.mountpoint), zap.Int("mounts", n))
 	}
-	conn, err := fs.Mount(l.mountpoint)
+	conn, err := fuseconn.Mount(l.mountpoint)
 	l.conn = conn
 	return conn, err
 }

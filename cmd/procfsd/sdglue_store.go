@@ -9,7 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"procfsd/fs"
+	"procfsd/fuseconn"
 	"procfsd/reattach"
 )
 
@@ -67,7 +67,7 @@ func checkInit(b []byte) ([]byte, error) {
 
 // adoptStored returns the connection among the descriptors systemd passed on start, nil if
 // there is none. Every passed descriptor is closed except the adopted one's duplicate.
-func adoptStored(files []*os.File, mountpoint string) (*fs.Conn, error) {
+func adoptStored(files []*os.File, mountpoint string) (*fuseconn.Conn, error) {
 	var fuseFile, initFile *os.File
 	for _, f := range files {
 		defer f.Close()
@@ -97,7 +97,7 @@ func adoptStored(files []*os.File, mountpoint string) (*fs.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("adopt stored connection: %w", err)
 	}
-	return fs.Adopt(fd, mountpoint, init), nil
+	return fuseconn.Adopt(fd, mountpoint, init), nil
 }
 
 // dupFuse checks that f is /dev/fuse (character device 10:229, Documentation/admin-guide/devices.txt)

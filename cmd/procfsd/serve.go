@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"procfsd/fs"
+	"procfsd/fuseconn"
 	"procfsd/history"
 )
 
@@ -45,7 +46,7 @@ func (f *serveFlags) register(fl *flag.FlagSet) {
 	fl.StringVar(&f.cpuView, "cpu-view", "quota", "quota: a CFS quota reduces the CPU count; cpuset: only the cpuset does")
 	fl.DurationVar(&f.loadavgInterval, "loadavg-interval", 5*time.Second, "how often load averages are sampled")
 	fl.Float64Var(&f.loadavgBudget, "loadavg-budget", 100*history.DefaultLoadavgBudget, "percent of one CPU the load sampler may use; the costliest containers are sampled less often to stay within it")
-	fl.DurationVar(&f.busyPoll, "busy-poll", fs.DefaultBusyPoll, "how long a request loop polls for a request it expects (the next READ of a reader) before it sleeps; 0 never polls")
+	fl.DurationVar(&f.busyPoll, "busy-poll", fuseconn.DefaultBusyPoll, "how long a request loop polls for a request it expects (the next READ of a reader) before it sleeps; 0 never polls")
 	fl.StringVar(&f.stateDir, "state-dir", "/run/procfsd", "persisted switch state and the control socket")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&f.logFormat, "log-format", "json", "json or console")
@@ -188,7 +189,7 @@ func serve(cfg fs.Config) error {
 		err := handOver(srv, conn, cfg.Logger)
 		signal.Notify(hup, syscall.SIGHUP) // handOver ignored it for the exec
 		cfg.Logger.Error("handover failed; serving on", zap.Error(err))
-		conn = fs.Adopt(conn.FD, cfg.Mountpoint, conn.InitRequest())
+		conn = fuseconn.Adopt(conn.FD, cfg.Mountpoint, conn.InitRequest())
 	}
 	switch {
 	case supervised():

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"procfsd/fs"
+	"procfsd/fuseconn"
 )
 
 // parseServe parses serve's flags as runServe does and validates them.
@@ -25,8 +26,8 @@ func parseServe(t *testing.T, args ...string) (fs.Config, error) {
 
 func TestServeBusyPollFlag(t *testing.T) {
 	cfg, err := parseServe(t)
-	if err != nil || cfg.BusyPoll != fs.DefaultBusyPoll {
-		t.Fatalf("default: BusyPoll %s, %v; want %s", cfg.BusyPoll, err, fs.DefaultBusyPoll)
+	if err != nil || cfg.BusyPoll != fuseconn.DefaultBusyPoll {
+		t.Fatalf("default: BusyPoll %s, %v; want %s", cfg.BusyPoll, err, fuseconn.DefaultBusyPoll)
 	}
 	for _, ok := range []struct {
 		arg  string

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"procfsd/fs"
+	"procfsd/fuseconn"
 )
 
 // supervise is `serve --supervise`, for hosts without systemd: this process mounts the tree,
@@ -32,7 +33,7 @@ func supervise(cfg fs.Config, args []string) error {
 	if err := writePidFile(cfg.StateDir); err != nil {
 		return err
 	}
-	conn, err := fs.Mount(cfg.Mountpoint)
+	conn, err := fuseconn.Mount(cfg.Mountpoint)
 	if err != nil {
 		return err
 	}
@@ -42,7 +43,7 @@ func supervise(cfg fs.Config, args []string) error {
 		}
 		syscall.Close(conn.FD)
 	}()
-	if err := fs.ResetJournal(cfg.StateDir); err != nil {
+	if err := fuseconn.ResetJournal(cfg.StateDir); err != nil {
 		log.Warn("reset journal", zap.Error(err))
 	}
 	sigs := make(chan os.Signal, 4)

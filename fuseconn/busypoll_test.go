@@ -1,4 +1,4 @@
-package fs
+package fuseconn
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hanwen/go-fuse/v2/fuse"
 	"go.uber.org/zap/zaptest"
 	"golang.org/x/sys/unix"
 )
@@ -84,12 +85,12 @@ func TestBusyPollerPrediction(t *testing.T) {
 func TestBusyPollCatchesFollowUps(t *testing.T) {
 	const reads = 20
 	for _, window := range []time.Duration{time.Second, 0} {
-		srv := &Server{log: zaptest.NewLogger(t), cfg: Config{BusyPoll: window}}
-		dir := serveRawForTest(t, srv, &floorFS{RawFileSystem: defaultRaw(), content: []byte("content\n")})
+		srv := &server{log: zaptest.NewLogger(t), busyPoll: window}
+		dir := serveRawForTest(t, srv, &nullFS{RawFileSystem: fuse.NewDefaultRawFileSystem(), content: []byte("content\n")})
 		l := srv.loops.Load()
 		sleepsBefore := l.sleeps.Load()
 		for range reads {
-			if b := slowRead(t, filepath.Join(dir, FloorFile)); b != "content\n" {
+			if b := slowRead(t, filepath.Join(dir, nullFile)); b != "content\n" {
 				t.Fatalf("window %s: read %q", window, b)
 			}
 		}
@@ -134,18 +135,18 @@ func slowRead(t *testing.T, path string) string {
 // TestStopEndsBusyPoll: a loop polling with a window far longer than any deadline still stops
 // at once, so a handover never waits for a poll (SPEC §5).
 func TestStopEndsBusyPoll(t *testing.T) {
-	srv := &Server{log: zaptest.NewLogger(t), cfg: Config{BusyPoll: time.Hour}}
+	srv := &server{log: zaptest.NewLogger(t), busyPoll: time.Hour}
 	conn := mountRaw(t)
 	ready := make(chan struct{})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- srv.serveRaw(ctx, conn, &floorFS{RawFileSystem: defaultRaw(), content: []byte("x")}, func() { close(ready) })
+		done <- srv.serveRaw(ctx, conn, &nullFS{RawFileSystem: fuse.NewDefaultRawFileSystem(), content: []byte("x")}, func() { close(ready) })
 	}()
 	<-ready
 	// Two reads: the first makes the prediction hot, after the second the loop polls on.
 	for range 2 {
-		if _, err := os.ReadFile(filepath.Join(conn.Mountpoint, FloorFile)); err != nil {
+		if _, err := os.ReadFile(filepath.Join(conn.Mountpoint, nullFile)); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -1,4 +1,4 @@
-package fs
+package fuseconn
 
 // Adopt wraps a /dev/fuse descriptor that is already mounted at mountpoint: inherited from a
 // predecessor process (handover, supervisor, systemd's fd store). init is the INIT request the

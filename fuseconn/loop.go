@@ -1,4 +1,4 @@
-package fs
+package fuseconn
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"go.uber.org/zap"
@@ -107,67 +108,9 @@ func (c *Conn) saveInit(req []byte) {
 	c.init = append([]byte(nil), req...)
 }
 
-// Serve answers the connection's requests until ctx ends or the connection goes away. It runs
-// the load sampler and the history saver beside the request loops.
-//
-// When ctx ends, the loops stop at a request boundary: each finishes the request it holds and
-// writes its reply, then reads no more; Serve returns once all have stopped. Requests that
-// arrive meanwhile wait in the kernel for whoever serves the descriptor next (a successor
-// process, SPEC §5), and the server's state can then be exported consistently.
-func (s *Server) Serve(ctx context.Context, conn *Conn) error {
-	opts := protocolOptions()
-	opts.Logger = zap.NewStdLog(s.log.Named("fuse"))
-	ps := fuse.NewProtocolServer(s.fs, opts)
-	s.seedHandles()
-	s.history.OpenClockJournal()
-	j := s.openJournal(conn)
-	defer j.Close()
-	if conn.adopted {
-		s.recover(conn, ps, j)
-	} else if j != nil {
-		j.Reset() // a fresh mount: nothing of an older connection applies
-	}
-	bg, cancelBg := context.WithCancel(context.Background())
-	var bgDone sync.WaitGroup
-	bgDone.Add(2)
-	go func() { defer bgDone.Done(); s.history.SampleLoads(bg) }()
-	go func() { defer bgDone.Done(); s.history.SaveEvery(bg) }()
-
-	loops, err := s.startLoops(conn, ps, j)
-	if err != nil {
-		cancelBg()
-		bgDone.Wait()
-		return err
-	}
-	stop := func() {
-		loops.stop()
-		cancelBg()
-		bgDone.Wait()
-		s.history.Save()
-	}
-	if err := pollHack(conn.Mountpoint); err != nil {
-		stop()
-		return err
-	}
-	if err := s.ctl.Start(bg, &bgDone); err != nil { // control socket and switch saver (package control)
-		stop()
-		return err
-	}
-	if s.cfg.OnReady != nil {
-		s.cfg.OnReady()
-	}
-	select {
-	case <-ctx.Done():
-		err = nil
-	case err = <-loops.errc:
-	}
-	stop()
-	return err
-}
-
-// protocolOptions are the protocol server's options, the same for procfsd's tree and for the
+// ProtocolOptions are the protocol server's options, the same for procfsd's tree and for the
 // benchmark's floor, so that the floor measures the path procfsd's requests take.
-func protocolOptions() *fuse.MountOptions {
+func ProtocolOptions() *fuse.MountOptions {
 	return &fuse.MountOptions{
 		MaxWrite:      maxWrite,
 		MaxBackground: maxBackground,
@@ -176,7 +119,7 @@ func protocolOptions() *fuse.MountOptions {
 	}
 }
 
-// loopSet is the server's request loops. Each loop reads one request from the /dev/fuse
+// Loops is a connection's request loops. Each loop reads one request from the /dev/fuse
 // descriptor, answers it and writes the reply; the kernel hands each request to exactly one
 // reader.
 //
@@ -198,7 +141,7 @@ func protocolOptions() *fuse.MountOptions {
 // loop finishes the request it holds, writes its reply and reads no more (SPEC §5: the
 // successor answers what arrives meanwhile). Blocking reads on /dev/fuse could only be ended by
 // a signal, and the runtime's handlers restart them.
-type loopSet struct {
+type Loops struct {
 	busy     busyPoller // the poll before a wait (busypoll.go)
 	stopping atomic.Bool
 	polling  atomic.Int32  // 1 while a loop waits in epoll for the next request, else 0 (then mayBlock wakes a spare)
@@ -208,10 +151,12 @@ type loopSet struct {
 	wake     int           // eventfd that stop signals
 	wg       sync.WaitGroup
 	errc     chan error
+	log      *zap.Logger
 }
 
-// startLoops starts the request loops on conn; j may be nil (nothing is journalled).
-func (s *Server) startLoops(conn *Conn, ps *fuse.ProtocolServer, j *Journal) (*loopSet, error) {
+// Start starts the request loops that answer conn's requests with ps, polling busyPoll before
+// they wait (0: never); j may be nil (nothing is journalled).
+func (conn *Conn) Start(ps *fuse.ProtocolServer, j *Journal, busyPoll time.Duration, log *zap.Logger) (*Loops, error) {
 	if err := unix.SetNonblock(conn.FD, true); err != nil {
 		return nil, fmt.Errorf("set /dev/fuse non-blocking: %w", err)
 	}
@@ -220,20 +165,31 @@ func (s *Server) startLoops(conn *Conn, ps *fuse.ProtocolServer, j *Journal) (*l
 		return nil, fmt.Errorf("create eventfd: %w", err)
 	}
 	n := max(4, 2*runtime.GOMAXPROCS(0))
-	l := &loopSet{busy: busyPoller{window: s.cfg.BusyPoll}, spare: make(chan struct{}, n), done: make(chan struct{}), wake: wake, errc: make(chan error, n)}
+	l := &Loops{busy: busyPoller{window: busyPoll}, spare: make(chan struct{}, n), done: make(chan struct{}), wake: wake, errc: make(chan error, n), log: log}
 	for i := range n {
 		l.wg.Add(1)
 		go func() {
 			defer l.wg.Done()
-			l.errc <- s.loop(conn, ps, j, j.slot(i), l)
+			l.errc <- l.loop(conn, ps, j, j.slot(i))
 		}()
 	}
-	s.loops.Store(l)
 	return l, nil
 }
 
-// stop ends the loops at a request boundary and returns once all have.
-func (l *loopSet) stop() {
+// Wait returns when ctx ends (nil) or a loop fails or finds the connection gone (its error).
+func (l *Loops) Wait(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-l.errc:
+		return err
+	}
+}
+
+// Stop ends the loops at a request boundary and returns once all have: each finishes the
+// request it holds and writes its reply, then reads no more. Requests that arrive meanwhile
+// wait in the kernel for whoever serves the descriptor next (a successor process, SPEC §5).
+func (l *Loops) Stop() {
 	l.stopping.Store(true)
 	close(l.done)
 	unix.Write(l.wake, []byte{1, 0, 0, 0, 0, 0, 0, 0})
@@ -241,11 +197,10 @@ func (l *loopSet) stop() {
 	unix.Close(l.wake)
 }
 
-// mayBlock is called by a request about to wait for I/O: if no loop is waiting for the next
+// MayBlock is called by a request about to wait for I/O: if no loop is waiting for the next
 // request meanwhile, a spare starts to read. It is cheap when another loop waits (one atomic
-// load).
-func (s *Server) mayBlock() {
-	l := s.loops.Load()
+// load). A nil Loops (nothing serving) does nothing.
+func (l *Loops) MayBlock() {
 	if l == nil || l.polling.Load() > 0 {
 		return
 	}
@@ -258,7 +213,7 @@ func (s *Server) mayBlock() {
 // loop serves requests until stopping is set or the connection goes away. It reads first and
 // waits only when nothing is queued, so a busy server pays no wait; before it sleeps in epoll it
 // may poll for a request it expects (busypoll.go).
-func (s *Server) loop(conn *Conn, ps *fuse.ProtocolServer, j *Journal, slot journalSlot, l *loopSet) error {
+func (l *Loops) loop(conn *Conn, ps *fuse.ProtocolServer, j *Journal, slot journalSlot) error {
 	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return fmt.Errorf("create epoll: %w", err)
@@ -319,11 +274,11 @@ func (s *Server) loop(conn *Conn, ps *fuse.ProtocolServer, j *Journal, slot jour
 		// on every read, which then took the waiting role without the first loop's prediction of
 		// what comes next (busypoll.go).
 		if queued++; queued >= 3 {
-			s.mayBlock()
+			l.MayBlock()
 		}
 		op := opcode(in[:n])
 		l.busy.arrived(op)
-		reply, gone := s.answer(conn, ps, j, slot, op, in[:n], out)
+		reply, gone := l.answer(conn, ps, j, slot, op, in[:n], out)
 		if gone {
 			return nil
 		}
@@ -335,7 +290,7 @@ func (s *Server) loop(conn *Conn, ps *fuse.ProtocolServer, j *Journal, slot jour
 // answer serves one request, of opcode op, and writes its reply, which it returns (nil for a request that
 // takes none); it reports whether the connection is gone. The request is journalled while it is
 // being answered (journal.go).
-func (s *Server) answer(conn *Conn, ps *fuse.ProtocolServer, j *Journal, slot journalSlot, op uint32, req, out []byte) (reply []byte, gone bool) {
+func (l *Loops) answer(conn *Conn, ps *fuse.ProtocolServer, j *Journal, slot journalSlot, op uint32, req, out []byte) (reply []byte, gone bool) {
 	if op == opInit {
 		conn.saveInit(req)
 		if j != nil {
@@ -348,11 +303,11 @@ func (s *Server) answer(conn *Conn, ps *fuse.ProtocolServer, j *Journal, slot jo
 	if m == 0 {
 		return nil, false // FORGET and friends take no reply
 	}
-	return out[:m], s.reply(conn, out[:m])
+	return out[:m], writeReply(conn, l.log, out[:m])
 }
 
-// reply writes one reply; it reports whether the connection is gone.
-func (s *Server) reply(conn *Conn, b []byte) (gone bool) {
+// writeReply writes one reply; it reports whether the connection is gone.
+func writeReply(conn *Conn, log *zap.Logger, b []byte) (gone bool) {
 	_, err := unix.Write(conn.FD, b)
 	switch {
 	case err == nil, errors.Is(err, unix.ENOENT):
@@ -360,17 +315,18 @@ func (s *Server) reply(conn *Conn, b []byte) (gone bool) {
 	case errors.Is(err, unix.ENODEV):
 		return true
 	}
-	s.log.Debug("write reply", zap.Error(err))
+	log.Debug("write reply", zap.Error(err))
 	return false
 }
 
-// pollHack makes the kernel learn, before any client opens a file, that procfsd does not
+// DisablePoll makes the kernel learn, before any client opens a file, that procfsd does not
 // implement POLL. Go programs register every opened file with epoll; for a FUSE file that
 // sends POLL while the opener holds its scheduler slot, which a garbage collection can turn
 // into a deadlock when the opener and the server share a process (go-fuse's poll.go has the
 // same step). The protocol server answers the hidden name itself with ENOSYS, after which the
 // kernel stops asking for the life of the connection.
-func pollHack(mountpoint string) error {
+func (conn *Conn) DisablePoll() error {
+	mountpoint := conn.Mountpoint
 	fd, err := unix.Open(filepath.Join(mountpoint, ".go-fuse-epoll-hack"), unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("disable poll on %s: %w", mountpoint, err)

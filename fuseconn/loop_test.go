@@ -1,7 +1,6 @@
-package fs
+package fuseconn
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -15,15 +14,15 @@ import (
 // stallFS is the floor's tree, except that the first read of the first open calls mayBlock,
 // as a cache miss does, and then waits until release is closed.
 type stallFS struct {
-	floorFS
-	srv     *Server
+	nullFS
+	srv     *server
 	opens   atomic.Uint64
 	stalled chan struct{} // closed once the first read waits
 	release chan struct{}
 }
 
 func (f *stallFS) Open(cancel <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut) fuse.Status {
-	st := f.floorFS.Open(cancel, in, out)
+	st := f.nullFS.Open(cancel, in, out)
 	out.Fh = f.opens.Add(1)
 	return st
 }
@@ -34,16 +33,16 @@ func (f *stallFS) Read(cancel <-chan struct{}, in *fuse.ReadIn, buf []byte) (fus
 		close(f.stalled)
 		<-f.release
 	}
-	return f.floorFS.Read(cancel, in, buf)
+	return f.nullFS.Read(cancel, in, buf)
 }
 
 // TestSlowRequestDoesNotHoldUpOthers: one loop reads at a time (loop.go), so a request that
 // waits for I/O must hand reading to a spare, or every other reader waits behind it.
 func TestSlowRequestDoesNotHoldUpOthers(t *testing.T) {
-	srv := &Server{log: zaptest.NewLogger(t)}
+	srv := &server{log: zaptest.NewLogger(t)}
 	fsys := &stallFS{
-		floorFS: floorFS{RawFileSystem: defaultRaw(), content: []byte("content\n")},
-		srv:     srv, stalled: make(chan struct{}), release: make(chan struct{}),
+		nullFS: nullFS{RawFileSystem: fuse.NewDefaultRawFileSystem(), content: []byte("content\n")},
+		srv:    srv, stalled: make(chan struct{}), release: make(chan struct{}),
 	}
 	dir := serveRawForTest(t, srv, fsys)
 	released := false
@@ -52,7 +51,7 @@ func TestSlowRequestDoesNotHoldUpOthers(t *testing.T) {
 			close(fsys.release)
 		}
 	})
-	file := filepath.Join(dir, FloorFile)
+	file := filepath.Join(dir, nullFile)
 	read := func() <-chan error {
 		done := make(chan error, 1)
 		go func() {
@@ -92,22 +91,22 @@ func TestSlowRequestDoesNotHoldUpOthers(t *testing.T) {
 // missFS is the floor's tree, except that every read calls mayBlock, as a cache miss does, so
 // that spares are woken all the time, also when another loop is already reading.
 type missFS struct {
-	floorFS
-	srv *Server
+	nullFS
+	srv *server
 }
 
 func (f *missFS) Read(cancel <-chan struct{}, in *fuse.ReadIn, buf []byte) (fuse.ReadResult, fuse.Status) {
 	f.srv.mayBlock()
-	return f.floorFS.Read(cancel, in, buf)
+	return f.nullFS.Read(cancel, in, buf)
 }
 
 // TestSparesNeverLeaveNobodyReading: loops hand the reading role back and forth while spares
 // wake spuriously; every read must still be answered (a lost role hangs every reader).
 func TestSparesNeverLeaveNobodyReading(t *testing.T) {
-	srv := &Server{log: zaptest.NewLogger(t)}
-	fsys := &missFS{floorFS: floorFS{RawFileSystem: defaultRaw(), content: []byte("content\n")}, srv: srv}
+	srv := &server{log: zaptest.NewLogger(t)}
+	fsys := &missFS{nullFS: nullFS{RawFileSystem: fuse.NewDefaultRawFileSystem(), content: []byte("content\n")}, srv: srv}
 	dir := serveRawForTest(t, srv, fsys)
-	file := filepath.Join(dir, FloorFile)
+	file := filepath.Join(dir, nullFile)
 	const readers, reads = 8, 2000
 	done := make(chan error, readers)
 	var answered atomic.Int64
@@ -139,12 +138,3 @@ func TestSparesNeverLeaveNobodyReading(t *testing.T) {
 // serveRawForTest mounts a tree (mountRaw), serves raw on it through srv's loops and returns
 // the mountpoint once the server answers: an in-process client that opens a file before the
 // poll hack has run can deadlock the process (pollHack). Cleanup stops the server first.
-func serveRawForTest(t *testing.T, srv *Server, raw fuse.RawFileSystem) string {
-	t.Helper()
-	conn := mountRaw(t)
-	ready := make(chan struct{})
-	serveInBackground(t, ready, func(ctx context.Context) error {
-		return srv.serveRaw(ctx, conn, raw, func() { close(ready) })
-	})
-	return conn.Mountpoint
-}

@@ -1,48 +1,36 @@
-package fs
+package main
 
 import (
 	"context"
+	"procfsd/fuseconn"
 	"syscall"
+	"time"
 
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"go.uber.org/zap"
 )
 
-// ServeFloor answers conn (made by Mount, so with procfsd's mount options) with a null tree:
-// one directory holding one file, FloorFile, whose content is the constant content, opened
-// with the flags procfsd's files use (direct I/O, no flush). Requests go through the same
-// /dev/fuse loop and protocol-server options as Serve. The benchmark harness (bench/) reads
-// it as the FUSE floor: the cost of a read that does no work of its own, so that procfsd's
-// latency divided by the floor's isolates procfsd's own work (issue 6).
-func ServeFloor(ctx context.Context, conn *Conn, content []byte) error {
-	s := &Server{log: zap.NewNop(), cfg: Config{BusyPoll: DefaultBusyPoll}}
-	return s.serveRaw(ctx, conn, &floorFS{RawFileSystem: defaultRaw(), content: content}, nil)
-}
-
-// serveRaw answers conn with raw through Serve's loops, without a journal, state or control
-// socket, until ctx ends or the connection goes away. ready, if not nil, is called once the
-// mount answers; a client in the same process must not open a file before (pollHack).
-func (s *Server) serveRaw(ctx context.Context, conn *Conn, raw fuse.RawFileSystem, ready func()) error {
-	opts := protocolOptions()
+// ServeFloor answers conn (made by fuseconn.Mount, so with procfsd's mount options) with a
+// null tree: one directory holding one file, FloorFile, whose content is the constant content,
+// opened with the flags procfsd's files use (direct I/O, no flush). Requests go through the
+// same /dev/fuse loops and protocol-server options as procfsd's Serve, without a journal, state
+// or control socket, until ctx ends or the connection goes away. The harness reads it as the
+// FUSE floor: the cost of a read that does no work of its own, so that procfsd's latency
+// divided by the floor's isolates procfsd's own work (issue 6).
+func ServeFloor(ctx context.Context, conn *fuseconn.Conn, content []byte) error {
+	opts := fuseconn.ProtocolOptions()
 	opts.DisableXAttrs = true
-	ps := fuse.NewProtocolServer(raw, opts)
-	loops, err := s.startLoops(conn, ps, nil) // a nil journal journals nothing
+	ps := fuse.NewProtocolServer(&floorFS{RawFileSystem: fuse.NewDefaultRawFileSystem(), content: content}, opts)
+	loops, err := conn.Start(ps, nil, fuseconn.DefaultBusyPoll, zap.NewNop()) // a nil journal journals nothing
 	if err != nil {
 		return err
 	}
-	if err := pollHack(conn.Mountpoint); err != nil {
-		loops.stop()
+	if err := conn.DisablePoll(); err != nil {
+		loops.Stop()
 		return err
 	}
-	if ready != nil {
-		ready()
-	}
-	select {
-	case <-ctx.Done():
-		err = nil
-	case err = <-loops.errc:
-	}
-	loops.stop()
+	err = loops.Wait(ctx)
+	loops.Stop()
 	return err
 }
 
@@ -50,7 +38,16 @@ func (s *Server) serveRaw(ctx context.Context, conn *Conn, raw fuse.RawFileSyste
 const FloorFile = "file"
 
 // floorFileID is its node ID; the root is rootID.
-const floorFileID = 2
+const (
+	rootID      = fuse.FUSE_ROOT_ID
+	floorFileID = 2
+)
+
+// The kernel's cache lifetimes of names and attributes, procfsd's (fs/rawfs.go).
+const (
+	entryTimeout = time.Hour
+	attrTimeout  = time.Hour
+)
 
 // floorFS is the null RawFileSystem: every answer is a constant.
 type floorFS struct {
