@@ -1,8 +1,12 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os/exec"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -51,6 +55,9 @@ func (l *lifecycle) mount() (*fs.Conn, error) {
 	} else if n > 0 {
 		l.log.Info("detached dead mounts left by an earlier daemon", zap.String("mountpoint", l.mountpoint), zap.Int("mounts", n))
 	}
+	if err := reattach.CheckNotServed(l.mountpoint, 2*time.Second); err != nil {
+		return nil, err
+	}
 	conn, err := fs.Mount(l.mountpoint)
 	l.conn = conn
 	return conn, err
@@ -98,9 +105,10 @@ func (l *lifecycle) store() bool {
 	return l.notify(systemd.StoreFDs(fdNameFuse), l.conn.FD)
 }
 
-// startWatchdog pings at half of WatchdogSec, each time after a STATFS through the mount has
+// startWatchdog pings at half of WatchdogSec, each time after a GETATTR through the mount has
 // been answered: a server whose request loops hang stops pinging and systemd restarts it,
-// which the fd store makes harmless to containers.
+// which the fd store makes harmless to containers. The probe runs in a child process, never in
+// the server's own (fs.ProbeMount).
 func (l *lifecycle) startWatchdog() {
 	every, err := systemd.WatchdogInterval()
 	if err != nil {
@@ -111,18 +119,24 @@ func (l *lifecycle) startWatchdog() {
 	}
 	go func() {
 		for range time.Tick(every / 2) {
-			var st unix.Statfs_t
-			if err := unix.Statfs(l.mountpoint, &st); errors.Is(err, unix.ENOTCONN) {
+			err := fs.ProbeMount(l.mountpoint, every)
+			if errors.Is(err, unix.ENOTCONN) || errors.Is(err, unix.ECONNABORTED) {
 				return // the connection is gone; let systemd notice
+			}
+			if err != nil {
+				l.log.Warn("watchdog probe", zap.Error(err))
+				continue
 			}
 			l.notify(systemd.Watchdog)
 		}
 	}()
 }
 
-// reattach runs the start-up re-attach once (package reattach), off the request path.
+// reattach runs the start-up re-attach once (package reattach), off the request path, in a
+// child process (`procfsd reattach`): it probes this server's own mount, which the server's
+// process must never do (fs/selfprobe.go).
 func (l *lifecycle) reattach(how string) {
-	r, err := reattach.Run(reattach.Options{Mountpoint: l.mountpoint})
+	r, err := reattachChild(l.mountpoint)
 	if err != nil {
 		l.log.Warn("reattach", zap.Error(err))
 		return
@@ -159,4 +173,22 @@ func (l *lifecycle) notify(state string, fds ...int) bool {
 		l.log.Warn("notify systemd", zap.Error(err))
 	}
 	return sent && err == nil
+}
+
+// reattachChild runs `procfsd reattach -o json` on mountpoint with this very binary and returns
+// its report.
+func reattachChild(mountpoint string) (*reattach.Report, error) {
+	cmd := exec.Command("/proc/self/exe", "reattach", "--mountpoint", mountpoint, "-o", "json")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	runErr := cmd.Run()
+	var r reattach.Report
+	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
+		if runErr != nil {
+			return nil, fmt.Errorf("run reattach: %w: %s", runErr, bytes.TrimSpace(stderr.Bytes()))
+		}
+		return nil, fmt.Errorf("read reattach report: %w", err)
+	}
+	return &r, nil // an exit status 1 says some mounts failed, which the report lists
 }

@@ -72,6 +72,9 @@ func runServe(args []string, stderr io.Writer) error {
 	}
 	defer log.Sync()
 	cfg.Logger = log
+	if err := lockStateDir(cfg.StateDir); err != nil {
+		return err
+	}
 	if f.supervise {
 		return supervise(cfg, args)
 	}
@@ -187,10 +190,12 @@ func serve(cfg fs.Config) error {
 		cfg.Logger.Info("leaving the mount to the supervisor")
 	case life.stopping():
 		cfg.Logger.Info("leaving the mount to systemd, which keeps the connection for a restart")
+		removePidFile(cfg.StateDir, cfg.Logger)
 	default:
 		if err := conn.Unmount(); err != nil {
 			cfg.Logger.Warn("unmount", zap.Error(err))
 		}
+		removePidFile(cfg.StateDir, cfg.Logger)
 	}
 	cfg.Logger.Info("stopped", zap.String("mountpoint", cfg.Mountpoint))
 	return serveErr
