@@ -66,15 +66,16 @@ func lockStateDir(dir string) error {
 	return nil
 }
 
-// lockHolders returns the processes holding an flock on dir, from /proc/locks
-// (fs/locks.c, lock_get_status: "1: FLOCK  ADVISORY  WRITE pid maj:min:ino start end", the
-// device in hex).
+// lockHolders returns the processes holding an flock on an inode with dir's inode number,
+// from /proc/locks (fs/locks.c, lock_get_status: "1: FLOCK  ADVISORY  WRITE pid maj:min:ino
+// start end"). The device there is the superblock's, which stat does not always show (btrfs
+// subvolumes, overlayfs), so only the inode number is compared; holdsDir confirms a holder.
 func lockHolders(dir string) ([]int, error) {
 	var st unix.Stat_t
 	if err := unix.Stat(dir, &st); err != nil {
 		return nil, fmt.Errorf("stat %s: %w", dir, err)
 	}
-	id := fmt.Sprintf("%02x:%02x:%d", unix.Major(st.Dev), unix.Minor(st.Dev), st.Ino)
+	ino := ":" + strconv.FormatUint(st.Ino, 10)
 	f, err := os.Open("/proc/locks")
 	if err != nil {
 		return nil, fmt.Errorf("read lock table: %w", err)
@@ -85,7 +86,7 @@ func lockHolders(dir string) ([]int, error) {
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
 		// Waiters are listed as "1: -> FLOCK ..."; only holders count.
-		if len(fields) < 6 || fields[1] != "FLOCK" || fields[5] != id {
+		if len(fields) < 6 || fields[1] != "FLOCK" || strings.Count(fields[5], ":") != 2 || !strings.HasSuffix(fields[5], ino) {
 			continue
 		}
 		if pid, err := strconv.Atoi(fields[4]); err == nil {
@@ -96,6 +97,26 @@ func lockHolders(dir string) ([]int, error) {
 		return nil, fmt.Errorf("read lock table: %w", err)
 	}
 	return pids, nil
+}
+
+// holdsDir reports whether process pid has dir open, as the process holding its lock does.
+func holdsDir(pid int, dir string) bool {
+	var want unix.Stat_t
+	if err := unix.Stat(dir, &want); err != nil {
+		return false
+	}
+	fdDir := fmt.Sprintf("/proc/%d/fd", pid)
+	ents, err := os.ReadDir(fdDir)
+	if err != nil {
+		return false
+	}
+	for _, e := range ents {
+		var st unix.Stat_t
+		if unix.Stat(fdDir+"/"+e.Name(), &st) == nil && st.Dev == want.Dev && st.Ino == want.Ino {
+			return true
+		}
+	}
+	return false
 }
 
 // passLock returns the env entry that passes the lock to a process that inherits descriptor

@@ -93,7 +93,7 @@ func servesStateDir(pid int, stateDir string) error {
 	if len(holders) == 0 {
 		return fmt.Errorf("%w: nothing holds the lock of %s (pid %d in %s is stale)", errNoDaemon, stateDir, pid, pidFileName)
 	}
-	if !slices.Contains(holders, pid) {
+	if !slices.Contains(holders, pid) || !holdsDir(pid, stateDir) {
 		return fmt.Errorf("pid %d in %s does not hold the lock of %s (pid %d does); not signalling it", pid, pidFileName, stateDir, holders[0])
 	}
 	return nil
