@@ -488,3 +488,73 @@ func abortConnection(t *testing.T, mnt string) {
 		}
 	}
 }
+
+// TestStateDirUnsafeInheritedMount: a process that inherits a mount (a handover from a version
+// that did not check the state dir) must not take the mount down over an unsafe state dir: it
+// serves without it, touching nothing in it. The test mounts the connection itself and passes
+// the descriptor as a predecessor would.
+func TestStateDirUnsafeInheritedMount(t *testing.T) {
+	dir, mnt := statedirRoot(t)
+	state := filepath.Join(dir, "state")
+	if err := os.Mkdir(state, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(state, 1000, 1000); err != nil {
+		t.Fatal(err)
+	}
+	fuse, err := os.OpenFile("/dev/fuse", os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fuse.Close()
+	opts := fmt.Sprintf("fd=%d,rootmode=40000,user_id=0,group_id=0,allow_other,max_read=131072", fuse.Fd())
+	if err := unix.Mount("procfsd", mnt, "fuse.procfsd", unix.MS_NOSUID|unix.MS_NODEV, opts); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for len(procfsdMounts(t, mnt)) > 0 && unix.Unmount(mnt, unix.MNT_DETACH) == nil {
+		}
+	})
+	cmd := exec.Command(namedTarget(t, "procfsd").bin, "serve", "--mountpoint", mnt, "--state-dir", state, "--log-format", "json")
+	cmd.Env = append(os.Environ(), "PROCFSD_FUSE_FD=3")
+	cmd.ExtraFiles = []*os.File{fuse}
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+	})
+	fuse.Close() // the daemon holds the connection now, as after a handover
+	poll(t, 20*time.Second, "the inherited mount served", func() error {
+		select {
+		case <-done:
+			t.Fatalf("procfsd exited (%v); the inherited mount is lost; output:\n%s", cmd.ProcessState, out.String())
+		default:
+		}
+		b, err := os.ReadFile(filepath.Join(mnt, "proc/meminfo"))
+		if err != nil {
+			return err
+		}
+		if !strings.HasPrefix(string(b), "MemTotal:") {
+			return notYet("meminfo %q", firstLineOf(b))
+		}
+		return nil
+	})
+	if !strings.Contains(out.String(), "state dir refused") {
+		t.Errorf("no error logged about the refused state dir; output:\n%s", out.String())
+	}
+	if names := listDir(t, state); len(names) > 0 {
+		t.Errorf("refused state dir now holds %q, want nothing", names)
+	}
+}

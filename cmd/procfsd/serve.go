@@ -73,7 +73,14 @@ func runServe(args []string, stderr io.Writer) error {
 	defer log.Sync()
 	cfg.Logger = log
 	if err := lockStateDir(cfg.StateDir); err != nil {
-		return err
+		if os.Getenv(envFuseFD) == "" {
+			return err
+		}
+		// This process inherited a mount it must go on serving (a handover from a version that
+		// did not check the state dir, or a supervisor's server): refusing would take the mount
+		// down under every container. It serves without the state dir instead.
+		log.Error("state dir refused; serving without it (no control socket, journal or saved state)", zap.Error(err))
+		cfg.StateDir = ""
 	}
 	if f.supervise {
 		return supervise(cfg, args)
