@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -105,10 +106,11 @@ func (l *lifecycle) store() bool {
 	return l.notify(systemd.StoreFDs(fdNameFuse), l.conn.FD)
 }
 
-// startWatchdog pings at half of WatchdogSec, each time after a GETATTR through the mount has
-// been answered: a server whose request loops hang stops pinging and systemd restarts it,
-// which the fd store makes harmless to containers. The probe runs in a child process, never in
-// the server's own (fs.ProbeMount).
+// startWatchdog pings at half of WatchdogSec while a GETATTR through the mount has been
+// answered within the last WatchdogSec: a server whose request loops hang stops pinging and
+// systemd restarts it, which the fd store makes harmless to containers. The probe runs in a
+// child process, never in the server's own (fs.ProbeMount), on its own schedule, so that a
+// child slow to start on a busy node delays no ping.
 func (l *lifecycle) startWatchdog() {
 	every, err := systemd.WatchdogInterval()
 	if err != nil {
@@ -117,17 +119,31 @@ func (l *lifecycle) startWatchdog() {
 	if every <= 0 {
 		return
 	}
+	var answered atomic.Int64             // unix nanoseconds of the last answered probe; -1: connection gone
+	answered.Store(time.Now().UnixNano()) // ready: the mount has just answered
 	go func() {
 		for range time.Tick(every / 2) {
 			err := fs.ProbeMount(l.mountpoint, every)
-			if errors.Is(err, unix.ENOTCONN) || errors.Is(err, unix.ECONNABORTED) {
-				return // the connection is gone; let systemd notice
-			}
-			if err != nil {
+			switch {
+			case errors.Is(err, unix.ENOTCONN) || errors.Is(err, unix.ECONNABORTED):
+				answered.Store(-1) // the connection is gone; let systemd notice
+				return
+			case err != nil:
 				l.log.Warn("watchdog probe", zap.Error(err))
-				continue
+			default:
+				answered.Store(time.Now().UnixNano())
 			}
-			l.notify(systemd.Watchdog)
+		}
+	}()
+	go func() {
+		for range time.Tick(every / 2) {
+			last := answered.Load()
+			if last < 0 {
+				return
+			}
+			if time.Since(time.Unix(0, last)) <= every {
+				l.notify(systemd.Watchdog)
+			}
 		}
 	}()
 }
