@@ -145,7 +145,7 @@ func (s *Server) Serve(ctx context.Context, conn *Conn) error {
 		bgDone.Wait()
 		s.saveHistory()
 	}
-	if err := pollHack(conn.Mountpoint); err != nil {
+	if err := disablePoll(conn.Mountpoint); err != nil { // from a child: selfprobe.go
 		stop()
 		return err
 	}

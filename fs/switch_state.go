@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -26,7 +27,7 @@ var errCorruptState = errors.New("corrupt state file")
 
 // loadState reads the state file; (nil, nil) when there is none yet.
 func loadState(path string) (*savedState, error) {
-	b, err := readFileLimit(path, maxStateFile)
+	b, err := ReadStateFile(filepath.Dir(path), filepath.Base(path), maxStateFile)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
@@ -67,29 +68,12 @@ func saveState(path string, st *savedState) error {
 	if err != nil {
 		return fmt.Errorf("encode state: %w", err)
 	}
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, stateFileName+".tmp*")
+	err = WriteStateFile(filepath.Dir(path), filepath.Base(path), 0o600, func(w io.Writer) error {
+		_, err := w.Write(append(b, '\n'))
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("save state: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
-		tmp.Close()
-		return fmt.Errorf("save state: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("save state: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("save state: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("save state: %w", err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
 	}
 	return nil
 }
