@@ -9,11 +9,12 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"procfsd/fuseconn"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"procfsd/fuseconn"
 
 	"golang.org/x/sys/unix"
 )

@@ -2,9 +2,10 @@ package main
 
 import (
 	"context"
-	"procfsd/fuseconn"
 	"syscall"
 	"time"
+
+	"procfsd/fuseconn"
 
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"go.uber.org/zap"
@@ -25,7 +26,7 @@ func ServeFloor(ctx context.Context, conn *fuseconn.Conn, content []byte) error 
 	if err != nil {
 		return err
 	}
-	if err := conn.DisablePoll(); err != nil {
+	if err := conn.DisablePollHere(); err != nil {
 		loops.Stop()
 		return err
 	}

@@ -2,9 +2,10 @@ package control
 
 import (
 	"path/filepath"
-	"procfsd/ctlapi"
 	"strings"
 	"testing"
+
+	"procfsd/ctlapi"
 )
 
 // TestSetContainerByAlias: every spelling of a cgroup path sets the one entry keyed by the

@@ -7,12 +7,13 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"procfsd/ctlapi"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"procfsd/ctlapi"
 )
 
 // startCtlWith serves the control socket of a server on the fixture cgroup tree, after set

@@ -6,14 +6,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"procfsd/ctlapi"
-	"procfsd/internal/testenv"
-	"procfsd/switches"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"procfsd/ctlapi"
+	"procfsd/internal/testenv"
+	"procfsd/switches"
 )
 
 // startCtlForTest serves the control socket of a server on the fixture cgroup tree.

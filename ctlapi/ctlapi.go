@@ -10,9 +10,10 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"procfsd/switches"
 	"syscall"
 	"time"
+
+	"procfsd/switches"
 )
 
 // SocketName is the control socket under --state-dir.

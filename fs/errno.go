@@ -3,6 +3,7 @@ package fs
 import (
 	"errors"
 	"os"
+
 	"procfsd/switches"
 
 	"github.com/hanwen/go-fuse/v2/fuse"

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+
 	"procfsd/cgroupview"
 	"procfsd/fuseconn"
 	"procfsd/history"

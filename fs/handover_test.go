@@ -5,12 +5,13 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"procfsd/fuseconn"
-	"procfsd/internal/testenv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"procfsd/fuseconn"
+	"procfsd/internal/testenv"
 
 	"go.uber.org/zap/zaptest"
 	"golang.org/x/sys/unix"

@@ -38,7 +38,7 @@ func (s *server) serveRaw(ctx context.Context, conn *Conn, raw fuse.RawFileSyste
 		return err
 	}
 	s.loops.Store(loops)
-	if err := conn.DisablePoll(); err != nil {
+	if err := conn.DisablePollHere(); err != nil {
 		loops.Stop()
 		return err
 	}

@@ -319,14 +319,13 @@ func writeReply(conn *Conn, log *zap.Logger, b []byte) (gone bool) {
 	return false
 }
 
-// DisablePoll makes the kernel learn, before any client opens a file, that procfsd does not
+// pollHack makes the kernel learn, before any client opens a file, that procfsd does not
 // implement POLL. Go programs register every opened file with epoll; for a FUSE file that
 // sends POLL while the opener holds its scheduler slot, which a garbage collection can turn
 // into a deadlock when the opener and the server share a process (go-fuse's poll.go has the
 // same step). The protocol server answers the hidden name itself with ENOSYS, after which the
 // kernel stops asking for the life of the connection.
-func (conn *Conn) DisablePoll() error {
-	mountpoint := conn.Mountpoint
+func pollHack(mountpoint string) error {
 	fd, err := unix.Open(filepath.Join(mountpoint, ".go-fuse-epoll-hack"), unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("disable poll on %s: %w", mountpoint, err)

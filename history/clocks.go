@@ -6,8 +6,6 @@ import (
 	"hash/crc32"
 	"hash/fnv"
 	"math"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -51,7 +49,7 @@ type clockJournal struct {
 }
 
 func openClockJournal(dir string) (*clockJournal, error) {
-	os.Remove(filepath.Join(dir, "clocks")) // the one-copy format; its entries are not read
+	statedir.Remove(dir, "clocks") // the one-copy format; its entries are not read
 	mem, err := statedir.MapFile(dir, clockJournalName, clockJournalBytes, "clock journal")
 	if err != nil {
 		return nil, err

@@ -42,26 +42,15 @@ func (s *Store) writeHistory() error {
 	if err := os.MkdirAll(s.cfg.StateDir, 0o700); err != nil {
 		return fmt.Errorf("create state dir: %w", err)
 	}
-	path := filepath.Join(s.cfg.StateDir, historyName)
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	err := statedir.WriteFile(s.cfg.StateDir, historyName, 0o600, func(f io.Writer) error {
+		w := bufio.NewWriterSize(f, 64<<10)
+		if err := encodeHistory(w, s.Export()); err != nil {
+			return err
+		}
+		return w.Flush()
+	})
 	if err != nil {
-		return fmt.Errorf("write history: %w", err)
-	}
-	w := bufio.NewWriterSize(f, 64<<10)
-	err = encodeHistory(w, s.Export())
-	if err == nil {
-		err = w.Flush()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write history: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("replace history: %w", err)
+		return fmt.Errorf("save history: %w", err)
 	}
 	return nil
 }
@@ -122,8 +111,7 @@ func (s *Store) Load() error {
 // with an error when it cannot be used, whole (it is replaced whole, so a damaged one is not
 // trusted in part).
 func (s *Store) readHistory() (History, error) {
-	path := filepath.Join(s.cfg.StateDir, historyName)
-	b, err := statedir.ReadFile(path, statedir.MaxHistoryFile)
+	b, err := statedir.ReadFile(s.cfg.StateDir, historyName, statedir.MaxHistoryFile)
 	if errors.Is(err, os.ErrNotExist) {
 		return History{}, nil
 	}
@@ -133,7 +121,7 @@ func (s *Store) readHistory() (History, error) {
 	var h History
 	if len(b) > 0 {
 		if err := json.Unmarshal(b, &h); err != nil {
-			return History{}, fmt.Errorf("history file unusable: decode %s: %w", path, err)
+			return History{}, fmt.Errorf("history file unusable: decode %s: %w", filepath.Join(s.cfg.StateDir, historyName), err)
 		}
 	}
 	return h, nil

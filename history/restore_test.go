@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -83,9 +84,16 @@ func TestLoadHistoryJudgesSourcesApart(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, "larger than the read bound"},
+		// State files are opened without following a symlink (statedir).
 		{"symlink to /dev/zero", func(t *testing.T, path string) {
 			os.Remove(path)
 			if err := os.Symlink("/dev/zero", path); err != nil {
+				t.Fatal(err)
+			}
+		}, "too many levels of symbolic links"},
+		{"FIFO", func(t *testing.T, path string) {
+			os.Remove(path)
+			if err := syscall.Mkfifo(path, 0o600); err != nil {
 				t.Fatal(err)
 			}
 		}, "not a regular file"},

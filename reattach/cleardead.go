@@ -63,3 +63,21 @@ func Mounted(mountpoint string) bool {
 	ms, err := parseMountinfo(b)
 	return err == nil && hasTarget(topmost(ms, FSType), mnt)
 }
+
+// CheckNotServed fails if the topmost mount at mountpoint, in the caller's namespace, is a
+// procfsd mount that answers: another daemon serves it, and a mount stacked on it would go down
+// with it (stopping either daemon detaches the mountpoint's mounts). Call it after ClearDead.
+// A mount that does not answer within timeout (alive but unserved) is no one's to keep.
+func CheckNotServed(mountpoint string, timeout time.Duration) error {
+	mnt, err := filepath.Abs(mountpoint)
+	if err != nil {
+		return fmt.Errorf("resolve mountpoint: %w", err)
+	}
+	if !Mounted(mnt) {
+		return nil
+	}
+	if _, err := probe(mnt, timeout); err != nil {
+		return nil
+	}
+	return fmt.Errorf("%s already has a live %s mount served by another daemon; stop it first or choose another --mountpoint", mnt, FSType)
+}

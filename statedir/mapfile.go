@@ -16,7 +16,7 @@ func MapFile(dir, name string, size int, what string) ([]byte, error) {
 		return nil, fmt.Errorf("create state dir: %w", err)
 	}
 	path := filepath.Join(dir, name)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := openMappedStateFile(dir, name)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", what, err)
 	}

@@ -30,12 +30,12 @@ const (
 // ErrTooLarge marks a file over its read bound.
 var ErrTooLarge = errors.New("larger than the read bound")
 
-// ReadFile reads the regular file at path, at most limit bytes. Anything else is refused
+// ReadRegular reads the regular file at path, at most limit bytes. Anything else is refused
 // before it is opened where possible: a device such as /dev/zero never ends, and opening a FIFO
 // waits for a writer, which would hold a FUSE request forever; the open is non-blocking in case
 // one is swapped in between. Errors read "read <path>: ..."; a missing file satisfies
 // errors.Is(err, os.ErrNotExist), one over the bound errors.Is(err, ErrTooLarge).
-func ReadFile(path string, limit int64) ([]byte, error) {
+func ReadRegular(path string, limit int64) ([]byte, error) {
 	if fi, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	} else if err := checkRegular(fi, limit); err != nil {

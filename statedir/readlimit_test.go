@@ -11,10 +11,10 @@ import (
 	"testing"
 )
 
-// TestReadFileLimit: a regular file up to the bound is read whole; one byte more, a device, a
+// TestReadRegular: a regular file up to the bound is read whole; one byte more, a device, a
 // FIFO (which must not block) and a directory are clear errors; a missing file stays
 // os.ErrNotExist for the callers that treat it as "none yet".
-func TestReadFileLimit(t *testing.T) {
+func TestReadRegular(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name string, n int) string {
 		p := filepath.Join(dir, name)
@@ -25,16 +25,16 @@ func TestReadFileLimit(t *testing.T) {
 	}
 	for _, n := range []int{0, 1, 511, 512, 513, 4096} {
 		p := write("exact", n)
-		b, err := ReadFile(p, int64(n))
+		b, err := ReadRegular(p, int64(n))
 		if err != nil || len(b) != n {
 			t.Errorf("%d-byte file, bound %d: %d bytes, %v", n, n, len(b), err)
 		}
-		if b, err := ReadFile(p, int64(n)+100); err != nil || len(b) != n {
+		if b, err := ReadRegular(p, int64(n)+100); err != nil || len(b) != n {
 			t.Errorf("%d-byte file, bound %d: %d bytes, %v", n, n+100, len(b), err)
 		}
 	}
 	over := write("over", 1001)
-	if _, err := ReadFile(over, 1000); !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), over) {
+	if _, err := ReadRegular(over, 1000); !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), over) {
 		t.Errorf("1001-byte file, bound 1000: %v, want ErrTooLarge naming the file", err)
 	}
 
@@ -42,20 +42,20 @@ func TestReadFileLimit(t *testing.T) {
 	if err := os.Symlink("/dev/zero", zero); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ReadFile(zero, 1<<20); err == nil || !strings.Contains(err.Error(), "character device") {
+	if _, err := ReadRegular(zero, 1<<20); err == nil || !strings.Contains(err.Error(), "character device") {
 		t.Errorf("symlink to /dev/zero: %v, want a not-a-regular-file error", err)
 	}
 	fifo := filepath.Join(dir, "fifo")
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ReadFile(fifo, 1<<20); err == nil || !strings.Contains(err.Error(), "named pipe") {
+	if _, err := ReadRegular(fifo, 1<<20); err == nil || !strings.Contains(err.Error(), "named pipe") {
 		t.Errorf("FIFO: %v, want a not-a-regular-file error", err)
 	}
-	if _, err := ReadFile(dir, 1<<20); err == nil || !strings.Contains(err.Error(), "directory") {
+	if _, err := ReadRegular(dir, 1<<20); err == nil || !strings.Contains(err.Error(), "directory") {
 		t.Errorf("directory: %v, want a not-a-regular-file error", err)
 	}
-	if _, err := ReadFile(filepath.Join(dir, "missing"), 1<<20); !errors.Is(err, os.ErrNotExist) {
+	if _, err := ReadRegular(filepath.Join(dir, "missing"), 1<<20); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("missing file: %v, want os.ErrNotExist", err)
 	}
 }

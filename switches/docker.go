@@ -7,8 +7,9 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"procfsd/statedir"
 	"strings"
+
+	"procfsd/statedir"
 )
 
 // dockerID extracts a Docker container ID from a container's cgroup path: the last element,
@@ -47,7 +48,7 @@ var errNotDocker = errors.New("no Docker metadata")
 // engine does not know the ID.
 func dockerSwitch(dataRoot, id string) (isolated, set bool, err error) {
 	p := filepath.Join(dataRoot, "containers", id, "config.v2.json")
-	b, err := statedir.ReadFile(p, statedir.MaxDockerConfig)
+	b, err := statedir.ReadRegular(p, statedir.MaxDockerConfig)
 	if errors.Is(err, os.ErrNotExist) {
 		return true, false, fmt.Errorf("read %s: %w", p, errNotDocker)
 	}

@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
-	"procfsd/statedir"
 	"time"
+
+	"procfsd/statedir"
 )
 
 // stateFileName is the switch state under --state-dir (SPEC §3: it survives a restart).
@@ -27,7 +29,7 @@ var errCorruptState = errors.New("corrupt state file")
 
 // loadState reads the state file; (nil, nil) when there is none yet.
 func loadState(path string) (*savedState, error) {
-	b, err := statedir.ReadFile(path, statedir.MaxStateFile)
+	b, err := statedir.ReadFile(filepath.Dir(path), filepath.Base(path), statedir.MaxStateFile)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
@@ -68,29 +70,12 @@ func saveState(path string, st *savedState) error {
 	if err != nil {
 		return fmt.Errorf("encode state: %w", err)
 	}
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, stateFileName+".tmp*")
+	err = statedir.WriteFile(filepath.Dir(path), filepath.Base(path), 0o600, func(w io.Writer) error {
+		_, err := w.Write(append(b, '\n'))
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("save state: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
-		tmp.Close()
-		return fmt.Errorf("save state: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("save state: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("save state: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("save state: %w", err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
 	}
 	return nil
 }

@@ -3,9 +3,9 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -15,6 +15,7 @@ import (
 
 	"procfsd/fs"
 	"procfsd/fuseconn"
+	"procfsd/statedir"
 )
 
 // How a process passes the connection to the next one (README "Design notes"). The variables
@@ -142,7 +143,16 @@ func handOver(srv *fs.Server, conn *fuseconn.Conn, log *zap.Logger) error {
 	if _, err := unix.FcntlInt(uintptr(conn.FD), unix.F_SETFD, 0); err != nil {
 		return fmt.Errorf("pass /dev/fuse: %w", err)
 	}
-	env := handoverEnv(os.Environ(), conn.FD, memfd)
+	if stateLock >= 0 {
+		// The successor keeps the state dir's lock (statedir.go): no second daemon can take it
+		// between the two processes.
+		if _, err := unix.FcntlInt(uintptr(stateLock), unix.F_SETFD, 0); err != nil {
+			unix.CloseOnExec(conn.FD)
+			return fmt.Errorf("pass state dir lock: %w", err)
+		}
+		defer unix.CloseOnExec(stateLock)
+	}
+	env := append(handoverEnv(os.Environ(), conn.FD, memfd), passLock(stateLock)...)
 	log.Info("handing over", zap.String("binary", selfPath), zap.Int("state_bytes", len(state)), zap.Int("generation", generation()))
 	log.Sync()
 	// Ignored across the exec: the new process keeps SIGHUP ignored until it asks for it (Go's
@@ -160,7 +170,7 @@ func handoverEnv(env []string, fuseFD, stateFD int) []string {
 	for _, kv := range env {
 		k, _, _ := strings.Cut(kv, "=")
 		switch k {
-		case envFuseFD, envHandoverFD, envGeneration, "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES":
+		case envFuseFD, envHandoverFD, envGeneration, envLockFD, "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES":
 			continue
 		}
 		out = append(out, kv)
@@ -177,29 +187,34 @@ const (
 )
 
 func writePidFile(stateDir string) error {
-	if err := os.MkdirAll(stateDir, 0o755); err != nil {
-		return fmt.Errorf("create state dir: %w", err)
+	return writeAtomic(stateDir, pidFileName, fmt.Sprintf("%d\n", os.Getpid()))
+}
+
+// removePidFile removes the pidfile on a stop, so that `procfsd upgrade` finds no pid that a
+// later process may reuse.
+func removePidFile(stateDir string, log *zap.Logger) {
+	if stateDir == "" {
+		return
 	}
-	return writeAtomic(filepath.Join(stateDir, pidFileName), fmt.Sprintf("%d\n", os.Getpid()))
+	if err := statedir.Remove(stateDir, pidFileName); err != nil {
+		log.Warn("pidfile", zap.Error(err))
+	}
 }
 
 // announceReady records "pid generation version": upgrade waits for the generation to change.
 func announceReady(stateDir string, log *zap.Logger) {
 	line := fmt.Sprintf("%d %d %s\n", os.Getpid(), generation(), version)
-	if err := writeAtomic(filepath.Join(stateDir, readyFileName), line); err != nil {
+	if err := writeAtomic(stateDir, readyFileName, line); err != nil {
 		log.Warn("record readiness", zap.Error(err))
 	}
 }
 
-func writeAtomic(path, content string) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("replace %s: %w", path, err)
-	}
-	return nil
+// writeAtomic replaces name under the state dir, never through a symlink (statedir.WriteFile).
+func writeAtomic(stateDir, name, content string) error {
+	return statedir.WriteFile(stateDir, name, 0o644, func(w io.Writer) error {
+		_, err := io.WriteString(w, content)
+		return err
+	})
 }
 
 var errNoDaemon = errors.New("no running daemon")

@@ -7,11 +7,12 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"procfsd/ctlapi"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"procfsd/ctlapi"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"

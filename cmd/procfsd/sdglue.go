@@ -1,8 +1,13 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os/exec"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -51,6 +56,9 @@ func (l *lifecycle) mount() (*fuseconn.Conn, error) {
 	} else if n > 0 {
 		l.log.Info("detached dead mounts left by an earlier daemon", zap.String("mountpoint", l.mountpoint), zap.Int("mounts", n))
 	}
+	if err := reattach.CheckNotServed(l.mountpoint, 2*time.Second); err != nil {
+		return nil, err
+	}
 	conn, err := fuseconn.Mount(l.mountpoint)
 	l.conn = conn
 	return conn, err
@@ -98,9 +106,11 @@ func (l *lifecycle) store() bool {
 	return l.notify(systemd.StoreFDs(fdNameFuse), l.conn.FD)
 }
 
-// startWatchdog pings at half of WatchdogSec, each time after a STATFS through the mount has
-// been answered: a server whose request loops hang stops pinging and systemd restarts it,
-// which the fd store makes harmless to containers.
+// startWatchdog pings at half of WatchdogSec while a GETATTR through the mount has been
+// answered within the last WatchdogSec: a server whose request loops hang stops pinging and
+// systemd restarts it, which the fd store makes harmless to containers. The probe runs in a
+// child process, never in the server's own (fuseconn.ProbeMount), on its own schedule, so that a
+// child slow to start on a busy node delays no ping.
 func (l *lifecycle) startWatchdog() {
 	every, err := systemd.WatchdogInterval()
 	if err != nil {
@@ -109,20 +119,40 @@ func (l *lifecycle) startWatchdog() {
 	if every <= 0 {
 		return
 	}
+	var answered atomic.Int64             // unix nanoseconds of the last answered probe; -1: connection gone
+	answered.Store(time.Now().UnixNano()) // ready: the mount has just answered
 	go func() {
 		for range time.Tick(every / 2) {
-			var st unix.Statfs_t
-			if err := unix.Statfs(l.mountpoint, &st); errors.Is(err, unix.ENOTCONN) {
-				return // the connection is gone; let systemd notice
+			err := fuseconn.ProbeMount(l.mountpoint, every)
+			switch {
+			case errors.Is(err, unix.ENOTCONN) || errors.Is(err, unix.ECONNABORTED):
+				answered.Store(-1) // the connection is gone; let systemd notice
+				return
+			case err != nil:
+				l.log.Warn("watchdog probe", zap.Error(err))
+			default:
+				answered.Store(time.Now().UnixNano())
 			}
-			l.notify(systemd.Watchdog)
+		}
+	}()
+	go func() {
+		for range time.Tick(every / 2) {
+			last := answered.Load()
+			if last < 0 {
+				return
+			}
+			if time.Since(time.Unix(0, last)) <= every {
+				l.notify(systemd.Watchdog)
+			}
 		}
 	}()
 }
 
-// reattach runs the start-up re-attach once (package reattach), off the request path.
+// reattach runs the start-up re-attach once (package reattach), off the request path, in a
+// child process (`procfsd reattach`): it probes this server's own mount, which the server's
+// process must never do (fs/selfprobe.go).
 func (l *lifecycle) reattach(how string) {
-	r, err := reattach.Run(reattach.Options{Mountpoint: l.mountpoint})
+	r, err := reattachChild(l.mountpoint)
 	if err != nil {
 		l.log.Warn("reattach", zap.Error(err))
 		return
@@ -159,4 +189,22 @@ func (l *lifecycle) notify(state string, fds ...int) bool {
 		l.log.Warn("notify systemd", zap.Error(err))
 	}
 	return sent && err == nil
+}
+
+// reattachChild runs `procfsd reattach -o json` on mountpoint with this very binary and returns
+// its report.
+func reattachChild(mountpoint string) (*reattach.Report, error) {
+	cmd := exec.Command("/proc/self/exe", "reattach", "--mountpoint", mountpoint, "-o", "json")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	runErr := cmd.Run()
+	var r reattach.Report
+	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
+		if runErr != nil {
+			return nil, fmt.Errorf("run reattach: %w: %s", runErr, bytes.TrimSpace(stderr.Bytes()))
+		}
+		return nil, fmt.Errorf("read reattach report: %w", err)
+	}
+	return &r, nil // an exit status 1 says some mounts failed, which the report lists
 }

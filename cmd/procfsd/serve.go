@@ -76,6 +76,16 @@ func runServe(args []string, stderr io.Writer) error {
 	}
 	defer log.Sync()
 	cfg.Logger = log
+	if err := lockStateDir(cfg.StateDir); err != nil {
+		if os.Getenv(envFuseFD) == "" {
+			return err
+		}
+		// This process inherited a mount it must go on serving (a handover from a version that
+		// did not check the state dir, or a supervisor's server): refusing would take the mount
+		// down under every container. It serves without the state dir instead.
+		log.Error("state dir refused; serving without it (no control socket, journal or saved state)", zap.Error(err))
+		cfg.StateDir = ""
+	}
 	if f.supervise {
 		return supervise(cfg, args)
 	}
@@ -196,10 +206,12 @@ func serve(cfg fs.Config) error {
 		cfg.Logger.Info("leaving the mount to the supervisor")
 	case life.stopping():
 		cfg.Logger.Info("leaving the mount to systemd, which keeps the connection for a restart")
+		removePidFile(cfg.StateDir, cfg.Logger)
 	default:
 		if err := conn.Unmount(); err != nil {
 			cfg.Logger.Warn("unmount", zap.Error(err))
 		}
+		removePidFile(cfg.StateDir, cfg.Logger)
 	}
 	cfg.Logger.Info("stopped", zap.String("mountpoint", cfg.Mountpoint))
 	return serveErr

@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -16,6 +15,8 @@ import (
 
 	"procfsd/fs"
 	"procfsd/fuseconn"
+	"procfsd/reattach"
+	"procfsd/statedir"
 )
 
 // supervise is `serve --supervise`, for hosts without systemd: this process mounts the tree,
@@ -30,9 +31,13 @@ import (
 // unmounts and exits.
 func supervise(cfg fs.Config, args []string) error {
 	log := cfg.Logger.With(zap.String("role", "supervisor"))
+	if err := reattach.CheckNotServed(cfg.Mountpoint, 2*time.Second); err != nil {
+		return err
+	}
 	if err := writePidFile(cfg.StateDir); err != nil {
 		return err
 	}
+	defer removePidFile(cfg.StateDir, log)
 	conn, err := fuseconn.Mount(cfg.Mountpoint)
 	if err != nil {
 		return err
@@ -50,12 +55,18 @@ func supervise(cfg fs.Config, args []string) error {
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 	fuse := os.NewFile(uintptr(conn.FD), "/dev/fuse")
+	// Each server keeps the state dir locked through the supervisor's descriptor (statedir.go).
+	var lock *os.File
+	if stateLock >= 0 {
+		lock = os.NewFile(uintptr(stateLock), cfg.StateDir)
+	}
 	childArgs := append([]string{"serve"}, withoutSupervise(args)...)
 	backoff := 50 * time.Millisecond
 	for gen := 1; ; gen++ {
 		cmd := exec.Command(selfPath, childArgs...)
-		cmd.ExtraFiles = []*os.File{fuse} // descriptor 3
+		cmd.ExtraFiles = []*os.File{fuse, lock} // descriptors 3 and 4
 		cmd.Env = append(os.Environ(), envFuseFD+"=3", envSupervised+"=1", envGeneration+"="+strconv.Itoa(gen))
+		cmd.Env = append(cmd.Env, passLock(4)...)
 		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		if err := cmd.Start(); err != nil {
@@ -94,7 +105,7 @@ func supervise(cfg fs.Config, args []string) error {
 
 // servedBy reports whether process pid recorded itself ready (announceReady).
 func servedBy(stateDir string, pid int) bool {
-	b, err := os.ReadFile(filepath.Join(stateDir, readyFileName))
+	b, err := statedir.ReadFile(stateDir, readyFileName, statedir.MaxSmallFile)
 	if err != nil {
 		return false
 	}

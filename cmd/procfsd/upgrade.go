@@ -7,10 +7,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"procfsd/statedir"
 )
 
 func init() {
@@ -32,18 +35,20 @@ func runUpgrade(args []string, stderr io.Writer) error {
 	if fl.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, fl.Arg(0))
 	}
-	pid, err := readPid(filepath.Join(*stateDir, pidFileName))
+	pid, err := readPid(*stateDir)
 	if err != nil {
 		return err
 	}
-	readyPath := filepath.Join(*stateDir, readyFileName)
-	before, _ := os.ReadFile(readyPath)
+	if err := servesStateDir(pid, *stateDir); err != nil {
+		return err
+	}
+	before, _ := statedir.ReadFile(*stateDir, readyFileName, statedir.MaxSmallFile)
 	if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
 		return fmt.Errorf("signal daemon %d: %w", pid, err)
 	}
 	deadline := time.Now().Add(*timeout)
 	for {
-		now, err := os.ReadFile(readyPath)
+		now, err := statedir.ReadFile(*stateDir, readyFileName, statedir.MaxSmallFile)
 		if err == nil && len(now) > 0 && string(now) != string(before) {
 			fmt.Printf("serving: %s", now)
 			return nil
@@ -58,8 +63,9 @@ func runUpgrade(args []string, stderr io.Writer) error {
 	}
 }
 
-func readPid(path string) (int, error) {
-	b, err := os.ReadFile(path)
+func readPid(stateDir string) (int, error) {
+	path := filepath.Join(stateDir, pidFileName)
+	b, err := statedir.ReadFile(stateDir, pidFileName, statedir.MaxSmallFile)
 	if errors.Is(err, os.ErrNotExist) {
 		return 0, fmt.Errorf("%w: no %s", errNoDaemon, path)
 	}
@@ -74,4 +80,21 @@ func readPid(path string) (int, error) {
 		return 0, fmt.Errorf("%w: pid %d from %s: %v", errNoDaemon, pid, path, err)
 	}
 	return pid, nil
+}
+
+// servesStateDir checks that pid is the procfsd that serves stateDir, the holder of its lock
+// (statedir.go), before it is signalled: a pidfile left by a daemon that died may name a pid
+// reused since by an unrelated process, which SIGHUP would kill.
+func servesStateDir(pid int, stateDir string) error {
+	holders, err := lockHolders(stateDir)
+	if err != nil {
+		return fmt.Errorf("check daemon %d: %w", pid, err)
+	}
+	if len(holders) == 0 {
+		return fmt.Errorf("%w: nothing holds the lock of %s (pid %d in %s is stale)", errNoDaemon, stateDir, pid, pidFileName)
+	}
+	if !slices.Contains(holders, pid) || !holdsDir(pid, stateDir) {
+		return fmt.Errorf("pid %d in %s does not hold the lock of %s (pid %d does); not signalling it", pid, pidFileName, stateDir, holders[0])
+	}
+	return nil
 }
