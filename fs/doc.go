@@ -1,14 +1,15 @@
 // Package fs is procfsd's FUSE edge: a static tree of per-container /proc files served
-// through go-fuse's raw protocol layer.
+// through go-fuse's raw protocol layer, and the Server that ties the daemon's parts together.
 //
 // # Why the raw layer
 //
 // go-fuse's fs package allocates node IDs at run time, so a new process cannot serve a
 // connection an old one opened. Here the tree is a table (table.go) whose node IDs are
-// constants; handles are small and rebuilt from the request when unknown (handle.go). procfsd
-// owns the /dev/fuse loop (loop.go) and feeds each request to a fuse.ProtocolServer, saving the
-// INIT request so that a successor process can replay it and carry on serving the same mount
-// (SPEC §5, reference/handover.md). The same path is also the fastest measured.
+// constants; handles are small and rebuilt from the request when unknown (handle.go). The
+// connection itself, its request loops and their journal belong to package fuseconn, which
+// feeds each request to a fuse.ProtocolServer over this package's rawFS and saves the INIT
+// request so that a successor process can replay it and carry on serving the same mount
+// (SPEC §5, reference/handover.md). Serve (serve.go) runs one connection's life top to bottom.
 //
 // # A request
 //
@@ -16,13 +17,15 @@
 // handle. READ at offset 0 renders the whole file afresh (render.go gathers the inputs, package
 // proc turns them into bytes); later offsets continue that snapshot, as fs/seq_file.c does.
 // Files are opened with FOPEN_DIRECT_IO (every read reaches us) and FOPEN_NOFLUSH; names and
-// attributes are cached by the kernel for an hour because the tree never changes.
+// attributes are cached by the kernel for an hour because the tree never changes. Whether a
+// reader sees its own numbers is the switches' (package switches); what a container's
+// counters and load averages were is its history (package history).
 //
 // # Errors
 //
 // A file that cannot be computed for a container is answered with the host's file and logged
-// once per container and file (state.go); a renderer's panic is treated the same way. Errors
-// become errno only in errno.go.
+// once per container and file (history.State.LogOnce); a renderer's panic is treated the same
+// way. Errors become errno only in errno.go.
 //
 // # Deadlocks
 //

@@ -138,7 +138,7 @@ func (r *rawFS) Write(_ <-chan struct{}, in *fuse.WriteIn, data []byte) (uint32,
 	if n.kind != kindControl {
 		return 0, fuse.EACCES
 	}
-	r.srv.mayBlock() // a switch may drive the kernel's sysctls (native.go)
+	r.srv.mayBlock() // a switch may drive the kernel's sysctls (switches/native.go)
 	if err := r.srv.writeControl(n, int(in.Caller.Pid), in.Caller.Uid, data); err != nil {
 		return 0, r.srv.status(err)
 	}

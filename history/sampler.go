@@ -85,7 +85,7 @@ func (s *Store) sampleOnce(now time.Time) {
 	}
 	s.sampler.addPass(now, total)
 	// The containers sampled, with what their counts cost, share the budget for the passes to
-	// come (loadavg_budget.go).
+	// come (budget.go).
 	var list []planned
 	for _, e := range order {
 		if v, ok := s.states.m.Load(e.id); ok && v == e.st && e.st.HasLoad() { // not dropped

@@ -18,8 +18,8 @@ import (
 type State struct {
 	container atomic.Pointer[cgroupview.Container]
 	lastRead  atomic.Int64         // unix nanoseconds of the last render
-	idle      cgroupview.IdleProof // the load sampler's alone (loadavg.go)
-	plan      samplePlan           // the load sampler's alone (loadavg_budget.go)
+	idle      cgroupview.IdleProof // the load sampler's alone (sampler.go)
+	plan      samplePlan           // the load sampler's alone (budget.go)
 	every     atomic.Int32         // the sampler counts the threads every this many intervals (0: 1)
 
 	mu    sync.Mutex // guards clock, load, the last sample and the journal fields
@@ -53,7 +53,7 @@ type State struct {
 type containerStates struct {
 	m sync.Map // ID → *State
 	// clocks, when set, receives every container's /proc/stat history as it advances
-	// (journal_history.go).
+	// (clocks.go).
 	clocks atomic.Pointer[clockJournal]
 	// alive reports whether the process pid started at start (clock ticks after boot) still
 	// runs; nil counts every process as gone.
