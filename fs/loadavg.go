@@ -89,7 +89,7 @@ func (s *Server) sampleOnce(now time.Time) {
 	var list []planned
 	for _, e := range order {
 		if v, ok := s.states.m.Load(e.id); ok && v == e.st && e.st.hasLoad() { // not dropped
-			list = append(list, planned{e.id, e.st})
+			list = append(list, planned(e))
 		}
 	}
 	s.planSampling(list)
