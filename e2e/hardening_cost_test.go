@@ -208,23 +208,27 @@ func helperHoldMany(args []string) error {
 	return errors.New("not killed within 10 minutes")
 }
 
-// helperHoldChurn opens each FILE and reads its first byte, ROUNDS times, and holds them all
-// open until it is killed; after each round it waits until a fresh read of the first FILE
-// differs from the last one, so that every round's renderings are new ones (the daemon shares a
-// container's identical renderings: README "Design notes"). It prints "@held" after the last
-// round.
+// helperHoldChurn opens each FILE and reads its first byte, ROUNDS times or until the file STOP
+// exists, and holds them all open until it is killed; after each round it waits until a fresh
+// read of the first FILE differs from the last one, so that every round's renderings are new
+// ones (the daemon shares a container's identical renderings: README "Design notes"). It prints
+// "N@held" after the last round.
 func helperHoldChurn(args []string) error {
-	if len(args) < 2 {
-		return fmt.Errorf("usage: holdchurn ROUNDS FILE...")
+	if len(args) < 3 {
+		return fmt.Errorf("usage: holdchurn ROUNDS STOP FILE...")
 	}
 	rounds, err := strconv.Atoi(args[0])
 	if err != nil {
 		return err
 	}
+	stop, files := args[1], args[2:]
 	var held []*os.File
 	var last []byte
 	for range rounds {
-		for _, name := range args[1:] {
+		if _, err := os.Stat(stop); err == nil {
+			break
+		}
+		for _, name := range files {
 			f, err := os.Open(name)
 			if err != nil {
 				return fmt.Errorf("after %d open files: %w", len(held), err)
@@ -235,7 +239,7 @@ func helperHoldChurn(args []string) error {
 			}
 		}
 		for deadline := time.Now().Add(10 * time.Second); ; {
-			b, err := os.ReadFile(args[1])
+			b, err := os.ReadFile(files[0])
 			if err != nil {
 				return err
 			}
@@ -244,7 +248,7 @@ func helperHoldChurn(args []string) error {
 				break
 			}
 			if time.Now().After(deadline) {
-				return fmt.Errorf("%s unchanged for 10 s", args[1])
+				return fmt.Errorf("%s unchanged for 10 s", files[0])
 			}
 		}
 	}
@@ -500,12 +504,14 @@ func checkMeminfoShape(text string, total int64) error {
 }
 
 // TestHardeningSnapshotsPerContainer: container A holds 21,000 open meminfo files, each read
-// partway (its first byte), far more snapshots than one container's budget or what all of them
-// together had before (16 MiB). A reader in container B then reads meminfo with 16-byte reads
-// while its own memory use changes by 64 MiB between its first read and the rest: each file
-// it puts together must be one whole snapshot, the one of its first read (SPEC §1.2), however
-// many files A holds open (README "Design notes"). With one budget for all containers, A's
-// files used it up and B's later offsets were rendered afresh: a MemFree from after the change.
+// partway (its first byte), more than all containers' snapshots together were allowed before
+// (16 MiB); they share a few snapshots, so A also holds files opened while its renderings
+// change, until the daemon logs A past its own budget. A reader in container B then reads
+// meminfo with 16-byte reads while its own memory use changes by 64 MiB between its first read
+// and the rest: each file it puts together must be whole, and the snapshot of its first read
+// (SPEC §1.2), however many files A holds open (README "Design notes"). With one budget for all
+// containers, A's files used it up and B's later offsets were rendered afresh: a MemFree from
+// after the change in every pass.
 func TestHardeningSnapshotsPerContainer(t *testing.T) {
 	d := startDaemon(t, daemonOptions{})
 	cgA, cgB := newCgroup(t, limits{memory: 512 << 20}), newCgroup(t, limits{memory: 256 << 20})
@@ -513,8 +519,9 @@ func TestHardeningSnapshotsPerContainer(t *testing.T) {
 	b := newUnshareContainer(t, d, "B", cgB, cgB)
 	startHolders(t, a, 3, 7000, true, []string{"/proc/meminfo"}) // 3 processes: RLIMIT_NOFILE
 	// Those share a few snapshots. A's files opened while its renderings change are as many
-	// snapshots as renderings: they take A past its own budget.
-	churn := a.command(selfExe(t), "5000", "/proc/stat", "/proc/vmstat", "/proc/meminfo")
+	// snapshots as renderings: they take A past its own budget, which the daemon logs.
+	stop := filepath.Join(t.TempDir(), "stop")
+	churn := a.command(selfExe(t), "3000", stop, "/proc/stat", "/proc/vmstat", "/proc/meminfo")
 	churn.Env = append(churn.Env, helperEnv+"=holdchurn")
 	var churnOut syncBuffer
 	churn.Stdout, churn.Stderr = &churnOut, &churnOut
@@ -524,19 +531,31 @@ func TestHardeningSnapshotsPerContainer(t *testing.T) {
 	churned := make(chan struct{})
 	go func() { churn.Wait(); close(churned) }()
 	t.Cleanup(func() { killGroup(churn); <-churned })
-	poll(t, 2*time.Minute, "container A past its snapshot budget", func() error {
+	pastBudget := func() bool {
 		for _, l := range d.logLines() {
 			if strings.Contains(l, "snapshots reached its budget") && strings.Contains(l, `"container":"`+cgA.path+`"`) {
-				return nil
+				return true
 			}
+		}
+		return false
+	}
+	poll(t, 3*time.Minute, "container A's files held open", func() error {
+		if pastBudget() {
+			if err := os.WriteFile(stop, nil, 0o644); err != nil {
+				return err
+			}
+		}
+		if strings.Contains(churnOut.String(), "@held") {
+			return nil
 		}
 		select {
 		case <-churned:
 			return fmt.Errorf("A's files held open: %s", churnOut.String())
 		default:
-			return notYet("no log of A past its budget")
+			return notYet("%s", tail(churnOut.String(), 1))
 		}
 	})
+	t.Logf("container A holds 21,000 + %s open files", strings.TrimSuffix(strings.TrimSpace(churnOut.String()), "@held"))
 
 	const passes = 6
 	cmd := b.command(selfExe(t), "/proc/meminfo", strconv.Itoa(passes))
@@ -581,6 +600,9 @@ func TestHardeningSnapshotsPerContainer(t *testing.T) {
 	}
 	if got != passes {
 		t.Errorf("%d passes of the reader in B, want %d:\n%s", got, passes, stdout.String())
+	}
+	if !pastBudget() {
+		t.Errorf("the daemon did not log container A past its snapshot budget: B's reads did not face it")
 	}
 	d.alive(t)
 }
