@@ -85,7 +85,7 @@ func (t *snapTable) lock(key string) *snapGroup {
 	for {
 		v, ok := t.groups.Load(key)
 		if !ok {
-			v, _ = t.groups.LoadOrStore(key, &snapGroup{key: key, last: map[*node]*snap{}})
+			v, _ = t.groups.LoadOrStore(key, &snapGroup{key: key})
 		}
 		g := v.(*snapGroup)
 		g.mu.Lock()
@@ -138,13 +138,24 @@ func (t *snapTable) budgetsFor(whole bool) budgets {
 // data, kept if it fits the budgets b. Past them h keeps only the length. Call with h.mu held.
 func (s *Server) keep(h *handle, data []byte, b budgets) []byte {
 	t := &s.snaps
-	s.dropSnap(h)
 	h.size = int32(min(len(data), math.MaxInt32))
-	if len(data) == 0 {
+	if h.snap == nil && len(data) == 0 {
 		return data // nothing to continue
 	}
 	g := t.lock(groupKey(h.container))
 	defer t.unlock(g)
+	// h's old snapshot is g's: a group holding a snapshot stays in the table, and h's
+	// container, which names it, never changes.
+	if old := h.snap; old != nil {
+		if bytes.Equal(old.data, data) {
+			return old.data
+		}
+		h.snap = nil
+		t.unref(old)
+	}
+	if len(data) == 0 {
+		return data
+	}
 	if last := g.last[h.node]; last != nil && bytes.Equal(last.data, data) {
 		last.refs++
 		h.snap = last
@@ -168,6 +179,9 @@ func (s *Server) keep(h *handle, data []byte, b budgets) []byte {
 		return data
 	}
 	g.bytes += sn.cost()
+	if g.last == nil {
+		g.last = map[*node]*snap{}
+	}
 	g.last[h.node] = sn
 	h.snap = sn
 	return data
