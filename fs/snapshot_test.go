@@ -2,6 +2,7 @@ package fs
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -290,4 +291,33 @@ func TestSnapshotsHandover(t *testing.T) {
 		succ.release(fh)
 	}
 	checkSnapsReleased(t, succ)
+}
+
+// TestSnapshotsHandoverDataPerFile: a predecessor that wrote each file's snapshot with the file
+// (Data) hands its snapshots over too, and identical ones are shared.
+func TestSnapshotsHandoverDataPerFile(t *testing.T) {
+	s, n, version := newSnapServer(t)
+	v0 := version(0)
+	st := handoverState{NextHandle: 10}
+	for fh := range uint64(3) {
+		st.Handles = append(st.Handles, handleState{Fh: fh + 1, Node: n.id, Pid: 101, Container: snapA, Data: v0})
+	}
+	state, err := json.Marshal(&st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ImportHandover(state); err != nil {
+		t.Fatal(err)
+	}
+	h1, h3 := s.handles.get(1), s.handles.get(3)
+	if h1 == nil || h1.snap == nil || h3.snap != h1.snap || s.snaps.bytes.Load() != h1.snap.cost() {
+		t.Fatalf("3 files with the same Data: snapshots %p and %p, %d bytes counted", h1.snap, h3.snap, s.snaps.bytes.Load())
+	}
+	if got := readSmall(t, s, h3, 16, 16, nil); !bytes.Equal(got, v0[16:]) {
+		t.Errorf("after offset 16: %s", diff(got, v0[16:]))
+	}
+	for fh := range uint64(3) {
+		s.release(fh + 1)
+	}
+	checkSnapsReleased(t, s)
 }
