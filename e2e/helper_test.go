@@ -36,6 +36,10 @@ func runHelper(mode string, args []string) int {
 		err = helperThreads(args)
 	case "holdmany":
 		err = helperHoldMany(args) // hardening_cost_test.go
+	case "holdchurn":
+		err = helperHoldChurn(args) // hardening_cost_test.go
+	case "snapreader":
+		err = helperSnapshotReader(args) // hardening_cost_test.go
 	default:
 		err = fmt.Errorf("unknown helper mode %q", mode)
 	}

@@ -13,10 +13,11 @@ import (
 // Everything in it can be rebuilt from the request that uses it, so a successor process can
 // adopt handles it never issued (SPEC §5).
 //
-// An open file costs the daemon this struct (64 bytes) and its entry in the table, at most 128
-// bytes of heap in all (TestHandleCost), and its snapshot while the snapshots of all open files
-// fit their budget (snapshotBudget); past it only the snapshot's length is kept. So files held
-// open by the ten thousand grow the daemon by a bounded amount each (README "Design notes").
+// An open file costs the daemon this struct (48 bytes) and its entry in the table, at most 128
+// bytes of heap in all (TestHandleCost), and a share of its snapshot while the snapshots of its
+// container's open files fit their budget (snapshot.go); past it only the snapshot's length is
+// kept. So files held open by the ten thousand grow the daemon by a bounded amount each (README
+// "Design notes").
 type handle struct {
 	node *node
 	pid  int
@@ -26,8 +27,8 @@ type handle struct {
 	// container is nil for the host view (kernel requests, exited readers, isolation off).
 	container *cgroupview.Container
 
-	mu   sync.Mutex // guards data and size
-	data []byte     // the snapshot; nil until the first read, or when over budget
+	mu   sync.Mutex // guards snap and size
+	snap *snap      // the snapshot, maybe shared; nil until the first read, or when over budget
 }
 
 // handleTable maps FUSE file handles to handles. Lookups take no global lock: the table is

@@ -45,52 +45,48 @@ func nodeAt(t *testing.T, s *Server, path string) *node {
 	return nil
 }
 
-// TestSnapshotBudget: the snapshots of open files stay within their budget; a file opened past
-// it keeps only the length of what it read, so a read at that offset still answers EOF and a
-// read at 0 the whole file; releasing the files gives the budget back.
+// TestSnapshotBudget: the snapshots of a group's open files stay within its budget; a file
+// opened past it keeps only the length of what it read, so a read at that offset still answers
+// EOF and a read at 0 the whole file; releasing the files gives the budget back.
 func TestSnapshotBudget(t *testing.T) {
-	s := newSwitchServer(t, copyTree(t, "../testdata/native/cgroup"), "", nil)
-	n := nodeAt(t, s, "proc/meminfo")
-	whole, err := s.hostFile(n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.snapshotLimit = int64(10 * len(whole))
+	s, n, version := newSnapServer(t)
+	whole := version(0)
+	s.snaps.groupLimit = 10 * (int64(len(whole)) + snapOverhead)
 	var fhs []uint64
-	for range 100 {
+	for i := range 100 {
+		whole = version(i) // every rendering differs: nothing is shared
 		fh := s.open(n, 0, 0)
 		fhs = append(fhs, fh)
 		got, err := s.readAt(s.handles.get(fh), 0, 1<<16)
 		if err != nil || !bytes.Equal(got, whole) {
 			t.Fatalf("read: %v, %d bytes; want the whole file, %d bytes", err, len(got), len(whole))
 		}
-		if held := s.snapshotBytes.Load(); held > s.snapshotLimit {
-			t.Fatalf("%d bytes of snapshots held; the budget is %d", held, s.snapshotLimit)
+		if held := s.snaps.bytes.Load(); held > s.snaps.groupLimit {
+			t.Fatalf("%d bytes of snapshots held; the budget is %d", held, s.snaps.groupLimit)
 		}
 	}
 	h := s.handles.get(fhs[len(fhs)-1])
-	if h.data != nil {
+	if h.snap != nil {
 		t.Errorf("a file opened past the budget kept its snapshot")
 	}
+	fresh := version(1000) // a rendering afresh is a different file now
 	if got, err := s.readAt(h, int64(len(whole)), 1<<16); err != nil || len(got) != 0 {
 		t.Errorf("read at EOF past the budget: %v, %q; want 0 bytes", err, got)
 	}
 	if got, err := s.readAt(h, int64(len(whole))+10, 1<<16); err != nil || len(got) != 0 {
 		t.Errorf("read after EOF past the budget: %v, %q; want 0 bytes", err, got)
 	}
-	if got, err := s.readAt(h, 10, 1<<16); err != nil || !bytes.Equal(got, whole[10:]) {
-		t.Errorf("read at 10 past the budget: %v, %d bytes; want a fresh rendering from 10", err, len(got))
+	if got, err := s.readAt(h, 10, 1<<16); err != nil || !bytes.Equal(got, fresh[10:]) {
+		t.Errorf("read at 10 past the budget: %v, %q; want a fresh rendering from 10", err, got)
 	}
 	// A file within the budget continues its snapshot at any offset.
-	if h0 := s.handles.get(fhs[0]); h0.data == nil {
+	if h0 := s.handles.get(fhs[0]); h0.snap == nil {
 		t.Errorf("the first file opened lost its snapshot")
 	}
 	for _, fh := range fhs {
 		s.release(fh)
 	}
-	if held := s.snapshotBytes.Load(); held != 0 {
-		t.Errorf("%d bytes of snapshots held after every file was released", held)
-	}
+	checkSnapsReleased(t, s)
 	if c := s.handles.count(); c != 0 {
 		t.Errorf("%d handles after every file was released", c)
 	}
@@ -99,23 +95,26 @@ func TestSnapshotBudget(t *testing.T) {
 // TestSmallReadsKeepTheirShare: a reader partway through a file keeps its snapshot when files
 // read whole have used up their smaller share of the budget.
 func TestSmallReadsKeepTheirShare(t *testing.T) {
-	s := newSwitchServer(t, copyTree(t, "../testdata/native/cgroup"), "", nil)
-	n := nodeAt(t, s, "proc/meminfo")
-	for range doneSnapshotBudget / 1024 {
+	s, n, version := newSnapServer(t)
+	size := int64(len(version(0))) + snapOverhead
+	for i := range containerDoneSnapshotBudget/size + 10 {
+		version(int(i))
 		fh := s.open(n, 0, 0)
 		if _, err := s.readAt(s.handles.get(fh), 0, 1<<16); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if held := s.snapshotBytes.Load(); held > doneSnapshotBudget {
-		t.Fatalf("%d bytes held by files read whole; their share is %d", held, doneSnapshotBudget)
+	held := s.snaps.bytes.Load()
+	if held > containerDoneSnapshotBudget || held < containerDoneSnapshotBudget-2*size {
+		t.Fatalf("%d bytes held by files read whole; their share is %d, used up", held, containerDoneSnapshotBudget)
 	}
+	version(-1)
 	h := s.handles.get(s.open(n, 0, 0))
 	first, err := s.readAt(h, 0, 16)
 	if err != nil || len(first) != 16 {
 		t.Fatalf("first 16 bytes: %v, %q", err, first)
 	}
-	if h.data == nil {
+	if h.snap == nil {
 		t.Fatalf("a reader partway through the file has no snapshot")
 	}
 }

@@ -24,6 +24,8 @@ type handoverState struct {
 	NextHandle uint64          `json:"next_handle"`
 	Handles    []handleState   `json:"handles"`
 	History    history.History `json:"history"`
+	// Snapshots are the open files' snapshots, each once however many files share it.
+	Snapshots [][]byte `json:"snapshots,omitempty"`
 }
 
 // handleState is one open file: everything the successor needs to continue its snapshot.
@@ -33,7 +35,10 @@ type handleState struct {
 	Pid       int                   `json:"pid"`
 	Uid       uint32                `json:"uid"`
 	Container *cgroupview.Container `json:"container,omitempty"`
-	Data      []byte                `json:"data,omitempty"`
+	// Data is the snapshot, from a predecessor that wrote each file's own; Snap is 1 + its
+	// index in Snapshots, or 0 for none.
+	Data []byte `json:"data,omitempty"`
+	Snap int    `json:"snap,omitempty"`
 	// Size is the length of the last snapshot, when it was not kept (handle).
 	Size int32 `json:"size,omitempty"`
 }
@@ -41,10 +46,18 @@ type handleState struct {
 // ExportHandover serialises the server's state for a successor. Call it after Serve returned.
 func (s *Server) ExportHandover(conn *fuseconn.Conn) ([]byte, error) {
 	st := handoverState{Init: conn.InitRequest(), NextHandle: s.handles.next.Load(), History: s.history.Export()}
+	index := map[*snap]int{}
 	s.handles.each(func(fh uint64, h *handle) {
 		h.mu.Lock()
-		st.Handles = append(st.Handles, handleState{Fh: fh, Node: h.node.id, Pid: h.pid, Uid: h.uid,
-			Container: h.container, Data: h.data, Size: h.size})
+		hs := handleState{Fh: fh, Node: h.node.id, Pid: h.pid, Uid: h.uid, Container: h.container, Size: h.size}
+		if sn := h.snap; sn != nil {
+			if index[sn] == 0 {
+				st.Snapshots = append(st.Snapshots, sn.data)
+				index[sn] = len(st.Snapshots)
+			}
+			hs.Snap = index[sn]
+		}
+		st.Handles = append(st.Handles, hs)
 		h.mu.Unlock()
 	})
 	b, err := json.Marshal(&st)
@@ -62,15 +75,32 @@ func (s *Server) ImportHandover(data []byte) ([]byte, error) {
 		return nil, fmt.Errorf("decode handover state: %w", err)
 	}
 	s.handles.next.Store(st.NextHandle)
+	imported := map[int]*snap{} // Snap → the snapshot made of it
 	for _, hs := range st.Handles {
 		n := s.tree.byID[hs.Node]
 		if n == nil {
 			continue // a node this version no longer has; its READs answer ENOENT
 		}
-		h := &handle{node: n, pid: hs.Pid, uid: hs.Uid, container: hs.Container, data: hs.Data, size: hs.Size}
-		if s.handles.put(hs.Fh, h) == h {
-			s.snapshotBytes.Add(int64(cap(hs.Data)))
+		h := &handle{node: n, pid: hs.Pid, uid: hs.Uid, container: hs.Container}
+		if s.handles.put(hs.Fh, h) != h {
+			continue
 		}
+		// The predecessor held these snapshots already: they are kept whatever the budgets,
+		// and files that shared one share it again.
+		h.mu.Lock()
+		switch {
+		case hs.Snap > 0 && hs.Snap <= len(st.Snapshots):
+			if !s.shareSnap(h, imported[hs.Snap]) {
+				s.keep(h, st.Snapshots[hs.Snap-1], unlimited)
+				imported[hs.Snap] = h.snap
+			}
+		case hs.Data != nil:
+			s.keep(h, hs.Data, unlimited)
+		}
+		if hs.Size != 0 {
+			h.size = hs.Size
+		}
+		h.mu.Unlock()
 	}
 	s.history.Import(st.History)
 	return st.Init, nil

@@ -4,9 +4,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
-
-	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest"
 )
 
 const hostProc = "../testdata/hosts/debian12-2cpu/proc"
@@ -19,18 +16,6 @@ func copyTree(t *testing.T, src string) string {
 		t.Fatalf("copy %s: %v: %s", src, err, out)
 	}
 	return dst
-}
-
-func newSwitchServer(t *testing.T, cgroupRoot, stateDir string, log *zap.Logger) *Server {
-	t.Helper()
-	if log == nil {
-		log = zaptest.NewLogger(t)
-	}
-	srv, err := New(Config{ProcRoot: hostProc, CgroupRoot: cgroupRoot, StateDir: stateDir, StatsIsolated: true, Logger: log})
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	return srv
 }
 
 // hostOn is the host switch stats_isolated of srv.

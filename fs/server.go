@@ -2,10 +2,8 @@ package fs
 
 import (
 	"bytes"
-	"cmp"
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -68,12 +66,8 @@ type Server struct {
 	history  *history.Store
 	switches *switches.Board
 	pageSize uint64
-	// snapshotBytes is the size of the snapshots open files keep (readAt), within
-	// snapshotBudget, or snapshotLimit when set (tests lower it); overBudget says the budget was
-	// reached once, which is logged once.
-	snapshotBytes atomic.Int64
-	snapshotLimit int64
-	overBudget    atomic.Bool
+	// snaps counts the snapshots open files keep (readAt) against their budgets (snapshot.go).
+	snaps snapTable
 	// cache holds host files and container views for a few tens of ms (cache.go).
 	cache renderCache
 	// loops is the running request loops, nil outside Serve (serve.go).
@@ -182,78 +176,30 @@ func (s *Server) resolve(pid int) *cgroupview.Container {
 
 // readAt returns at most size bytes of the handle's content from off. Offset 0 renders afresh;
 // other offsets continue the snapshot so a reader with a small buffer never sees a torn file
-// (SPEC §1.2), as long as the snapshots of all open files fit their budget (handle).
+// (SPEC §1.2), as long as the snapshots of its container's open files fit their budget
+// (snapshot.go).
 func (s *Server) readAt(h *handle, off int64, size int) ([]byte, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	data := h.data
+	var data []byte
+	if h.snap != nil {
+		data = h.snap.data
+	}
 	if data == nil && off > 0 && off >= int64(h.size) && h.size > 0 {
 		return nil, nil // past the end of a snapshot that was not kept
 	}
 	if off == 0 || data == nil {
-		var err error
-		if data, err = s.content(h); err != nil {
+		fresh, err := s.content(h)
+		if err != nil {
 			return nil, err
 		}
-		// A reader that takes the whole file in this read needs the snapshot only for a
-		// read at an earlier offset after EOF, which no reader we know makes: it gets the
-		// smaller share of the budget.
-		budget := int64(snapshotBudget)
-		if off+int64(size) >= int64(len(data)) {
-			budget = doneSnapshotBudget
-		}
-		s.keep(h, data, cmp.Or(s.snapshotLimit, budget))
+		data = s.keep(h, fresh, s.snaps.budgetsFor(off+int64(size) >= int64(len(fresh))))
 	}
 	if off >= int64(len(data)) {
 		return nil, nil
 	}
 	out := data[off:]
 	return out[:min(size, len(out))], nil
-}
-
-// The budgets of the snapshots open files keep, together (counted by their allocations). A
-// reader needs its snapshot between the reads of one pass over a file, which follow each other
-// at once; an open file whose reader took the whole file needs it only for a read at an
-// earlier offset after EOF. Past the budget a later offset is rendered afresh, as the kernel's
-// seq_file does for a read at a position it did not stop at (traverse in fs/seq_file.c): such a
-// reader may see a torn file, instead of the daemon growing by a snapshot for every file held
-// open (3.5 KB each on average: 57,000 files held open took it from 11 to 212 MB).
-const (
-	snapshotBudget     = 16 << 20
-	doneSnapshotBudget = 4 << 20
-)
-
-// keep makes data h's snapshot if the snapshots stay within budget bytes; otherwise h keeps
-// only its length. Call with h.mu held.
-func (s *Server) keep(h *handle, data []byte, budget int64) {
-	s.letGo(h)
-	h.size = int32(min(len(data), math.MaxInt32))
-	if s.snapshotBytes.Add(int64(cap(data))) > budget {
-		s.snapshotBytes.Add(-int64(cap(data)))
-		if s.overBudget.CompareAndSwap(false, true) {
-			s.log.Info("open files' snapshots reached their budget; later offsets of files opened past it are rendered afresh",
-				zap.Int64("budget_bytes", budget), zap.Int64("held_bytes", s.snapshotBytes.Load()))
-		}
-		return
-	}
-	h.data = data
-}
-
-// letGo drops h's snapshot. Call with h.mu held.
-func (s *Server) letGo(h *handle) {
-	if h.data != nil {
-		s.snapshotBytes.Add(-int64(cap(h.data)))
-		h.data = nil
-	}
-}
-
-// release forgets a closed file.
-func (s *Server) release(fh uint64) {
-	if h := s.handles.take(fh); h != nil {
-		h.mu.Lock()
-		s.letGo(h)
-		h.mu.Unlock()
-	}
 }
 
 // content is the whole file for this handle's reader.

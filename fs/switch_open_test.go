@@ -4,10 +4,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"procfsd/internal/testenv"
 	"strings"
 	"syscall"
 	"testing"
+
+	"procfsd/internal/testenv"
 )
 
 // TestSwitchOpenForWriteNeedsTheRightCaller: a caller that may not change a switch cannot even

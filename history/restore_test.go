@@ -84,13 +84,12 @@ func TestLoadHistoryJudgesSourcesApart(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, "larger than the read bound"},
-		// State files are opened without following a symlink (statedir).
 		{"symlink to /dev/zero", func(t *testing.T, path string) {
 			os.Remove(path)
 			if err := os.Symlink("/dev/zero", path); err != nil {
 				t.Fatal(err)
 			}
-		}, "too many levels of symbolic links"},
+		}, "too many levels of symbolic links"}, // state files are opened with O_NOFOLLOW
 		{"FIFO", func(t *testing.T, path string) {
 			os.Remove(path)
 			if err := syscall.Mkfifo(path, 0o600); err != nil {
