@@ -84,7 +84,7 @@ type SampledLess struct {
 // ErrDaemonDown means nothing answers on the control socket: no daemon listens, or it drops
 // the connection, or it gives no answer in time (a stopped daemon's socket still accepts
 // connections into its backlog).
-var ErrDaemonDown = errors.New("procfsd daemon not reachable")
+var ErrDaemonDown = errors.New("daemon not reachable")
 
 // Call sends req to the daemon whose --state-dir is stateDir and returns its response; a
 // response carrying an error is returned as an error. The whole exchange takes at most
@@ -94,7 +94,7 @@ func Call(stateDir string, req Request, timeout time.Duration) (*Response, error
 	deadline := time.Now().Add(timeout)
 	conn, err := dial(sock, deadline)
 	if err != nil {
-		return nil, fmt.Errorf("%w: dial %s: %w", ErrDaemonDown, sock, err)
+		return nil, dialError(sock, err)
 	}
 	defer conn.Close()
 	conn.SetDeadline(deadline)
@@ -113,6 +113,25 @@ func Call(stateDir string, req Request, timeout time.Duration) (*Response, error
 		return &resp, errors.New(resp.Error)
 	}
 	return &resp, nil
+}
+
+// dialError says in one line why sock could not be reached. net's error repeats the
+// operation and the path ("dial unix SOCK: connect: …"); the errno alone is the cause.
+func dialError(sock string, err error) error {
+	var errno syscall.Errno
+	var nerr net.Error
+	switch {
+	case errors.Is(err, syscall.ENOENT):
+		return fmt.Errorf("%w: no socket at %s (is procfsd serve running?)", ErrDaemonDown, sock)
+	case errors.Is(err, syscall.ECONNREFUSED):
+		// A socket left by a daemon that is gone.
+		return fmt.Errorf("%w: nothing listens on %s (is procfsd serve running?)", ErrDaemonDown, sock)
+	case errors.As(err, &nerr) && nerr.Timeout():
+		return fmt.Errorf("%w: connect to %s: timed out", ErrDaemonDown, sock)
+	case errors.As(err, &errno):
+		return fmt.Errorf("%w: connect to %s: %w", ErrDaemonDown, sock, errno)
+	}
+	return fmt.Errorf("%w: %w", ErrDaemonDown, err)
 }
 
 // dialRetried, if set, is called before each retry of dial (tests).

@@ -2,8 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -21,58 +19,30 @@ func init() {
 		func(args []string, _ io.Writer) error { return switches.RunNativeHelper(args, os.Stdout) }}
 }
 
-// clientFlags are the flags every client subcommand shares with serve (SPEC §1.1).
-type clientFlags struct {
-	mountpoint string
-	stateDir   string
-	output     string
-	timeout    time.Duration
-}
-
-func (f *clientFlags) register(fl *flag.FlagSet) {
-	fl.StringVar(&f.mountpoint, "mountpoint", "/var/lib/procfsd", "the daemon's mountpoint")
-	fl.StringVar(&f.stateDir, "state-dir", "/run/procfsd", "the daemon's state directory (control socket)")
-	fl.StringVar(&f.output, "o", "table", "output format: table or json")
-	fl.DurationVar(&f.timeout, "timeout", 10*time.Second, "how long to wait for the daemon")
-}
-
-// parseInterleaved parses flags that may appear before, between or after the positional
-// arguments (`procfsd ctl list -o json`), which flag.Parse alone does not allow.
-func parseInterleaved(fl *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fl.Parse(args); err != nil {
-			return nil, err
-		}
-		args = fl.Args()
-		if len(args) == 0 {
-			return pos, nil
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
-	}
-}
-
 const ctlUsage = `usage: procfsd ctl [flags] COMMAND
+
+Read and set the switches of a running daemon. COMMAND is one of:
   get                              print the host switch stats_isolated
   set host 0|1                     set the host switch
   set container ID|CGROUP 0|1      set a container's switch, by runtime ID or cgroup path
   list                             every container seen, its switch, source and mode
-flags:
+
+example:
+  procfsd ctl set container 4f1c2a9e3b7d 0
+  procfsd ctl list -o json
 `
 
 func runCtl(args []string, stderr io.Writer) error {
 	var f clientFlags
-	fl := flag.NewFlagSet("ctl", flag.ContinueOnError)
-	fl.SetOutput(stderr)
-	fl.Usage = func() { fmt.Fprint(stderr, ctlUsage); fl.PrintDefaults() }
-	f.register(fl)
-	pos, err := parseInterleaved(fl, args)
+	fl := newFlagSet("ctl", ctlUsage, stderr)
+	f.register(fl.FlagSet, 10*time.Second, "the daemon")
+	output := fl.String("o", "table", "output format: table or json")
+	pos, err := fl.parseInterleaved(args)
 	if err != nil {
-		return flagErr(err)
+		return err
 	}
-	if f.output != "table" && f.output != "json" {
-		return fmt.Errorf("%w: -o must be table or json, got %q", errUsage, f.output)
+	if *output != "table" && *output != "json" {
+		return fmt.Errorf("%w: -o must be table or json, got %q", errUsage, *output)
 	}
 	req, err := ctlRequest(pos)
 	if err != nil {
@@ -82,7 +52,7 @@ func runCtl(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return printCtl(os.Stdout, req, resp, f.output)
+	return printCtl(os.Stdout, req, resp, *output)
 }
 
 // ctlRequest turns the positional arguments into a request.
@@ -166,12 +136,4 @@ func bit(on bool) string {
 		return "1"
 	}
 	return "0"
-}
-
-// flagErr marks a flag parse error as bad usage (exit 2, SPEC §1.1); -h stays flag.ErrHelp.
-func flagErr(err error) error {
-	if err == nil || errors.Is(err, flag.ErrHelp) {
-		return err
-	}
-	return fmt.Errorf("%w: %v", errUsage, err)
 }

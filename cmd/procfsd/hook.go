@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -23,11 +22,9 @@ func init() {
 
 // hookFlags are the hook's flags; hooks.d passes them in "args" (SPEC §1.1).
 type hookFlags struct {
-	mountpoint string
-	stateDir   string
-	failClosed bool
-	timeout    time.Duration // for the daemon's answer
-	deadline   time.Duration // for the whole hook
+	clientFlags // --timeout: for the daemon's answer
+	failClosed  bool
+	deadline    time.Duration // for the whole hook
 }
 
 // The hook's bounds stay well under what runtimes give a hook (the hooks.d entry sets 30 s;
@@ -40,28 +37,25 @@ const (
 )
 
 const hookUsage = `usage: procfsd hook [flags] < OCI-STATE
+
 An OCI createContainer hook (podman, CRI-O hooks.d): reads the container's state on stdin and its
 bundle's config.json, registers the container with the daemon and, unless the container opts out
 (annotation procfsd.io/container-stats-isolated=0) or the kernel virtualizes /proc itself,
 bind-mounts the daemon's files over the container's /proc files.
-flags:
+
+example (a hooks.d entry, as in systemd/oci-hooks.d/procfsd.json):
+  {"version": "1.0.0", "stages": ["createContainer"], "when": {"always": true},
+   "hook": {"path": "/usr/local/bin/procfsd", "args": ["procfsd", "hook", "--state-dir", "/run/procfsd"]}}
 `
 
 func runHook(args []string, stderr io.Writer) error {
 	var f hookFlags
-	fl := flag.NewFlagSet("hook", flag.ContinueOnError)
-	fl.SetOutput(stderr)
-	fl.Usage = func() { fmt.Fprint(stderr, hookUsage); fl.PrintDefaults() }
-	fl.StringVar(&f.mountpoint, "mountpoint", "/var/lib/procfsd", "the daemon's mountpoint")
-	fl.StringVar(&f.stateDir, "state-dir", "/run/procfsd", "the daemon's state directory (control socket)")
+	fl := newFlagSet("hook", hookUsage, stderr)
+	f.register(fl.FlagSet, defaultHookTimeout, "the daemon's answer")
 	fl.BoolVar(&f.failClosed, "fail-closed", false, "fail the container when the daemon is down or does not answer (default: start it without procfsd)")
-	fl.DurationVar(&f.timeout, "timeout", defaultHookTimeout, "how long to wait for the daemon's answer")
 	fl.DurationVar(&f.deadline, "deadline", defaultHookDeadline, "how long the whole hook may take")
-	if err := fl.Parse(args); err != nil {
-		return flagErr(err)
-	}
-	if fl.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, fl.Arg(0))
+	if err := fl.parse(args); err != nil {
+		return err
 	}
 	if f.timeout <= 0 || f.deadline <= 0 {
 		return fmt.Errorf("%w: --timeout and --deadline must be positive", errUsage)

@@ -137,7 +137,7 @@ func TestHookDeadline(t *testing.T) {
 	var stderr bytes.Buffer
 	stdin := blockingReader{make(chan struct{})}
 	defer close(stdin.c)
-	r := newHookRun(hookFlags{timeout: time.Second, deadline: 50 * time.Millisecond}, &stderr)
+	r := newHookRun(hookFlags{clientFlags: clientFlags{timeout: time.Second}, deadline: 50 * time.Millisecond}, &stderr)
 	if err := r.within(stdin); err == nil || !strings.Contains(err.Error(), "deadline") {
 		t.Errorf("within: %v; want the deadline", err)
 	}
@@ -156,7 +156,7 @@ func TestHookUnansweredDaemon(t *testing.T) {
 	c := &hookContainer{ID: "c1", Rootfs: t.TempDir()}
 	for _, failClosed := range []bool{false, true} {
 		var stderr bytes.Buffer
-		r := newHookRun(hookFlags{stateDir: state, timeout: 100 * time.Millisecond, deadline: time.Minute, failClosed: failClosed}, &stderr)
+		r := newHookRun(hookFlags{clientFlags: clientFlags{stateDir: state, timeout: 100 * time.Millisecond}, deadline: time.Minute, failClosed: failClosed}, &stderr)
 		r.id.Store(c.ID)
 		err := r.hook(c)
 		if !failClosed && (err != nil || strings.Count(stderr.String(), "\n") != 1 || !strings.Contains(stderr.String(), "starts without procfsd's files")) {

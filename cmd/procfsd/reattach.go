@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -15,26 +14,30 @@ func init() {
 	commands["reattach"] = command{"replace containers' dead procfsd mounts with live ones", runReattach}
 }
 
+const reattachUsage = `usage: procfsd reattach [flags]
+
+Replace containers' dead procfsd mounts (ENOTCONN after a restart that lost the connection)
+with bind mounts of the live mount at --mountpoint. Exits 1 when a dead mount stays dead.
+
+example:
+  procfsd reattach -o json
+`
+
 // runReattach is `procfsd reattach`: the last resort after a restart that lost the connection
 // (package reattach). It exits 1 when a dead mount stays dead.
 func runReattach(args []string, stderr io.Writer) error {
-	fl := flag.NewFlagSet("reattach", flag.ContinueOnError)
-	fl.SetOutput(stderr)
-	mountpoint := fl.String("mountpoint", "/var/lib/procfsd", "the live procfsd mount to reattach from")
-	fl.String("state-dir", "/run/procfsd", "the daemon's state directory (accepted for symmetry with serve)")
+	var f clientFlags
+	fl := newFlagSet("reattach", reattachUsage, stderr)
+	f.register(fl.FlagSet, 2*time.Second, "a mount that is not procfsd's own to answer")
 	output := fl.String("o", "text", "output format: text or json")
-	timeout := fl.Duration("timeout", 2*time.Second, "how long to wait for a mount that is not procfsd's own to answer")
 	noBeneath := fl.Bool("no-beneath", false, "detach each dead mount, then mount the live one, as on kernels before 6.5, even where mounting beneath it first is possible")
-	if err := fl.Parse(args); err != nil {
+	if err := fl.parse(args); err != nil {
 		return err
-	}
-	if fl.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, fl.Arg(0))
 	}
 	if *output != "text" && *output != "json" {
 		return fmt.Errorf("%w: -o must be text or json, got %q", errUsage, *output)
 	}
-	r, err := reattach.Run(reattach.Options{Mountpoint: *mountpoint, Timeout: *timeout, NoBeneath: *noBeneath})
+	r, err := reattach.Run(reattach.Options{Mountpoint: f.mountpoint, Timeout: f.timeout, NoBeneath: *noBeneath})
 	if err != nil {
 		return err
 	}

@@ -53,17 +53,23 @@ func (f *serveFlags) register(fl *flag.FlagSet) {
 	fl.BoolVar(&f.supervise, "supervise", false, "without systemd: a small parent keeps the mount and restarts the server if it dies")
 }
 
+const serveUsage = `usage: procfsd serve [flags]
+
+Run the daemon in the foreground: mount the tree at --mountpoint and answer each read of its
+files for the reading container's cgroup, until SIGTERM or SIGINT (SIGHUP hands the mount over
+to the binary now on disk).
+
+example:
+  procfsd serve --mountpoint /var/lib/procfsd --state-dir /run/procfsd --log-format console
+`
+
 func runServe(args []string, stderr io.Writer) error {
 	var f serveFlags
-	fl := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fl.SetOutput(stderr)
-	f.register(fl)
-	sw := registerSwitchFlags(fl)
-	if err := fl.Parse(args); err != nil {
+	fl := newFlagSet("serve", serveUsage, stderr)
+	f.register(fl.FlagSet)
+	sw := registerSwitchFlags(fl.FlagSet)
+	if err := fl.parse(args); err != nil {
 		return err
-	}
-	if fl.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, fl.Arg(0))
 	}
 	cfg, err := f.config()
 	if err != nil {

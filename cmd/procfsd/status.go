@@ -2,39 +2,44 @@ package main
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"procfsd/ctlapi"
 )
 
 func init() {
-	commands["status"] = command{"report the daemon's mode (virtualized or native kernel) and host switch", runStatus}
+	commands["status"] = command{"report the daemon's mode, host switch, containers and load sampler", runStatus}
 }
+
+const statusUsage = `usage: procfsd status [flags]
+
+Report the running daemon's mode (virtualized or native kernel), host switch, containers and
+load sampler.
+
+example:
+  procfsd status -o json
+`
 
 func runStatus(args []string, stderr io.Writer) error {
 	var f clientFlags
-	fl := flag.NewFlagSet("status", flag.ContinueOnError)
-	fl.SetOutput(stderr)
-	f.register(fl)
-	pos, err := parseInterleaved(fl, args)
-	if err != nil {
-		return flagErr(err)
+	fl := newFlagSet("status", statusUsage, stderr)
+	f.register(fl.FlagSet, 10*time.Second, "the daemon")
+	output := fl.String("o", "table", "output format: table or json")
+	if err := fl.parse(args); err != nil {
+		return err
 	}
-	if len(pos) > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, pos[0])
-	}
-	if f.output != "table" && f.output != "json" {
-		return fmt.Errorf("%w: -o must be table or json, got %q", errUsage, f.output)
+	if *output != "table" && *output != "json" {
+		return fmt.Errorf("%w: -o must be table or json, got %q", errUsage, *output)
 	}
 	resp, err := ctlapi.Call(f.stateDir, ctlapi.Request{Op: "status"}, f.timeout)
 	if err != nil {
 		return err
 	}
 	st := resp.Status
-	if f.output == "json" {
+	if *output == "json" {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(st)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -20,21 +19,27 @@ func init() {
 	commands["upgrade"] = command{"hand the running daemon's mount over to the binary now on disk", runUpgrade}
 }
 
+const upgradeUsage = `usage: procfsd upgrade [flags]
+
+Hand the running daemon's mount over to the binary now on disk (SIGHUP to the daemon of
+--state-dir; --mountpoint is not needed) and wait until the new process serves. Exits 1 if
+the daemon died or the new process was not ready within --timeout.
+
+example:
+  procfsd upgrade --state-dir /run/procfsd
+`
+
 // runUpgrade sends SIGHUP to the daemon whose pidfile is in --state-dir and waits until the
 // new process says it serves (its readiness line under --state-dir changes): exit 0, or 1 if
 // the daemon died or did not become ready in time.
 func runUpgrade(args []string, stderr io.Writer) error {
-	fl := flag.NewFlagSet("upgrade", flag.ContinueOnError)
-	fl.SetOutput(stderr)
-	stateDir := fl.String("state-dir", "/run/procfsd", "the daemon's --state-dir")
-	fl.String("mountpoint", "/var/lib/procfsd", "the daemon's --mountpoint (unused: the state dir names the daemon)")
-	timeout := fl.Duration("timeout", handoverPause, "how long to wait for the new process")
-	if err := fl.Parse(args); err != nil {
+	var f clientFlags
+	fl := newFlagSet("upgrade", upgradeUsage, stderr)
+	f.register(fl.FlagSet, handoverPause, "the new process")
+	if err := fl.parse(args); err != nil {
 		return err
 	}
-	if fl.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, fl.Arg(0))
-	}
+	stateDir, timeout := &f.stateDir, &f.timeout
 	pid, err := readPid(*stateDir)
 	if err != nil {
 		return err
