@@ -7,7 +7,7 @@
 // directories, so tests point them at plain directories under testdata/ (the fixture layout
 // decides the Mode there, see DetectMode).
 //
-// # From a PID to a container (SPEC §2.1)
+// # From a PID to a container (docs/behaviour.md §2.1)
 //
 // Resolve takes the host TID of a FUSE request. It reads /proc/<pid>/cgroup and
 // /proc/<pid>/status, finds PID 1 of the caller's PID namespace (the nsfs ioctl
@@ -24,12 +24,12 @@
 // Memory, CPU, Tasks, IO and Pressure each read only the few files their view needs, in
 // sequence, with small reads that never stat (cgroupfs and procfs report sizes of 0 or 4096).
 // Limits are minima over the cgroup and every ancestor, because a Kubernetes pod or a systemd
-// slice may carry the limit while the container's own cgroup says "max" (SPEC §2.2, §2.3).
+// slice may carry the limit while the container's own cgroup says "max" (docs/behaviour.md §2.2, §2.3).
 // A file that cannot be read or parsed is an error, never a zero. "No limit" in any spelling
 // (v2 "max", v1 PAGE_COUNTER_MAX, a CFS quota of -1) is Unlimited, produced in parseLimit only.
 //
 // On hybrid hosts a controller mounted as v1 is read as v1; every other controller, and PSI,
-// is read from the unified hierarchy (SPEC §2.1).
+// is read from the unified hierarchy (docs/behaviour.md §2.1).
 //
-// The package does no logging; callers decide what an error means (SPEC §4).
+// The package does no logging; callers decide what an error means (docs/behaviour.md §4).
 package cgroupview

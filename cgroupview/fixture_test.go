@@ -170,7 +170,7 @@ func writeFile(t *testing.T, path, content string) {
 }
 
 // TestResolveCachePIDReuse: a cached entry is only returned for the same (PID, start time),
-// and only for resolveTTL (SPEC §2.1: an entry never outlives its process).
+// and only for resolveTTL (docs/behaviour.md §2.1: an entry never outlives its process).
 func TestResolveCachePIDReuse(t *testing.T) {
 	r, proc := v1DockerWithProcCopy(t)
 	now := time.Unix(1000, 0)

@@ -7,7 +7,7 @@ import (
 	"sort"
 )
 
-// IO returns the container's block I/O per device (SPEC §2.5): v2 io.stat, or the v1 blkio
+// IO returns the container's block I/O per device (docs/behaviour.md §2.5): v2 io.stat, or the v1 blkio
 // recursive counters. ErrNoData when the cgroup exposes neither.
 func (r *Reader) IO(c *Container) (IO, error) {
 	l, err := r.locate(c, "blkio")

@@ -223,7 +223,7 @@ func TestLiveV1(t *testing.T) {
 		t.Errorf("CPU = %+v; want Cpuset [0], Quota 0.5", cpu)
 	}
 	// usage_all's columns are tick-sampled splits of the same total, so they sum to cpuacct.usage
-	// only roughly; allow the 2% that SPEC §2.3 allows plus a tick.
+	// only roughly; allow the 2% that docs/behaviour.md §2.3 allows plus a tick.
 	if got := cpu.UserNS + cpu.SystemNS; float64(got) > float64(after)*1.02+1e7 || float64(got) < float64(before)*0.98-1e7 {
 		t.Errorf("user+system = %d ns, cpuacct.usage %d..%d", got, before, after)
 	}
@@ -302,7 +302,7 @@ func TestLiveResolveSelf(t *testing.T) {
 
 // TestLivePIDNamespace runs `unshare --pid --fork --mount-proc` in the test cgroup and moves
 // the namespace's grandchild (a sleep) into a nested child cgroup: Resolve of the grandchild
-// must find the namespace's init and give the init's cgroup (SPEC §2.1). Both init finders are
+// must find the namespace's init and give the init's cgroup (docs/behaviour.md §2.1). Both init finders are
 // checked against the known answer, which also proves NS_GET_TGID_FROM_PIDNS on this kernel.
 func TestLivePIDNamespace(t *testing.T) {
 	requireLiveV1(t)
@@ -508,7 +508,7 @@ func BenchmarkCPUV1(b *testing.B) {
 }
 
 // TestLiveV1NestedMemoryLimit: a process in a nested cgroup whose parent has the smaller memory
-// and memsw limits sees the parent's (SPEC §2.2: the minimum over the ancestors), read from
+// and memsw limits sees the parent's (docs/behaviour.md §2.2: the minimum over the ancestors), read from
 // memory.stat's hierarchical limits on this kernel.
 func TestLiveV1NestedMemoryLimit(t *testing.T) {
 	requireLiveV1(t)

@@ -33,7 +33,7 @@ func (m Mode) String() string {
 	return "unavailable"
 }
 
-// v1Controllers are the v1 controllers a container view reads (SPEC §2.2–2.5). Others (devices,
+// v1Controllers are the v1 controllers a container view reads (docs/behaviour.md §2.2–2.5). Others (devices,
 // freezer, name=systemd, ...) are never looked at.
 var v1Controllers = []string{"memory", "cpu", "cpuacct", "cpuset", "blkio", "pids"}
 

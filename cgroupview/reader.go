@@ -98,7 +98,7 @@ func (l loc) walkUp(fn func(dir string) (done bool, err error)) error {
 }
 
 // locate finds controller ctrl of c: v1 where that controller is mounted, else the unified
-// hierarchy (SPEC §2.1, hybrid).
+// hierarchy (docs/behaviour.md §2.1, hybrid).
 func (r *Reader) locate(c *Container, ctrl string) (loc, error) {
 	if m, ok := r.v1[ctrl]; ok {
 		if p, ok := c.Paths[ctrl]; ok {
@@ -131,7 +131,7 @@ func (r *Reader) Exists(c *Container) bool {
 }
 
 // Pressure returns the raw <resource>.pressure file ("cpu", "memory" or "io") of the container's
-// v2 cgroup (SPEC §2.5), ErrNoData when there is none (v1-only hosts, kernels without PSI).
+// v2 cgroup (docs/behaviour.md §2.5), ErrNoData when there is none (v1-only hosts, kernels without PSI).
 func (r *Reader) Pressure(c *Container, resource string) ([]byte, error) {
 	switch resource {
 	case "cpu", "memory", "io":
@@ -155,6 +155,6 @@ func (r *Reader) Pressure(c *Container, resource string) ([]byte, error) {
 
 // Prune drops the cached resolutions that have expired, closing the pidfds they hold. Puts
 // sweep too, but only while readers keep coming: the daemon calls Prune on a timer so that a
-// quiet spell after a burst of short-lived readers holds no descriptors (SPEC §2.1: an entry
+// quiet spell after a burst of short-lived readers holds no descriptors (docs/behaviour.md §2.1: an entry
 // never outlives its process by more than the cache's lifetime).
 func (r *Reader) Prune() { r.resolved.prune(r.now()) }

@@ -7,7 +7,7 @@ import (
 )
 
 // Resolve returns the container of the process (thread) with host PID pid, by the rules of
-// SPEC §2.1:
+// docs/behaviour.md §2.1:
 //   - a caller in procRoot's PID namespace (one NSpid entry) gets its own cgroups, InitPID 0;
 //   - otherwise the init (PID 1) of the caller's PID namespace is found, and per controller the
 //     init's cgroup minus a trailing "/init.scope" is the container root, provided it is the
@@ -156,7 +156,7 @@ func fnv1a(h uint64, b []byte) uint64 {
 	return h
 }
 
-// containerRoot applies SPEC §2.1 to one controller: the init's cgroup without a trailing
+// containerRoot applies docs/behaviour.md §2.1 to one controller: the init's cgroup without a trailing
 // "/init.scope" when that is the caller's cgroup or an ancestor of it, else the caller's own.
 func containerRoot(own, init string) string {
 	if init == "" {

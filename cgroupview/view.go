@@ -7,7 +7,7 @@ import "math"
 // (through limitValue, which memory.stat's hierarchical limits also take).
 const Unlimited = math.MaxUint64
 
-// Container is the root cgroup of the caller's container (SPEC §2.1), one path per controller.
+// Container is the root cgroup of the caller's container (docs/behaviour.md §2.1), one path per controller.
 // Paths are absolute inside each hierarchy ("/kubepods/pod1/ctr"), as /proc/<pid>/cgroup prints
 // them from the host cgroup namespace.
 type Container struct {
@@ -37,7 +37,7 @@ func (c *Container) Path(controller string) (string, bool) {
 	return p, ok
 }
 
-// Memory is what /proc/meminfo, /proc/swaps and /proc/vmstat need (SPEC §2.2). All values are bytes.
+// Memory is what /proc/meminfo, /proc/swaps and /proc/vmstat need (docs/behaviour.md §2.2). All values are bytes.
 type Memory struct {
 	// Limit is the minimum of the memory limit over the container cgroup and all its ancestors
 	// (v1 memory.limit_in_bytes, v2 memory.max), Unlimited when none is set.
@@ -57,7 +57,7 @@ type Memory struct {
 	Stat map[string]uint64
 }
 
-// CPU is what /proc/cpuinfo, /proc/stat, /proc/uptime and sys/devices/system/cpu/online need (SPEC §2.3).
+// CPU is what /proc/cpuinfo, /proc/stat, /proc/uptime and sys/devices/system/cpu/online need (docs/behaviour.md §2.3).
 type CPU struct {
 	// Cpuset is the effective cpuset: cpuset.cpus, else cpuset.cpus.effective, walking up while
 	// empty. Sorted host CPU numbers.
@@ -72,7 +72,7 @@ type CPU struct {
 }
 
 // Visible returns how many CPUs the container sees: the cpuset's size, cut to ceil(Quota) when
-// quotaView is set and a quota exists, never below 1 (SPEC §2.3, --cpu-view).
+// quotaView is set and a quota exists, never below 1 (docs/behaviour.md §2.3, --cpu-view).
 func (c CPU) Visible(quotaView bool) int {
 	n := len(c.Cpuset)
 	if quotaView && c.Quota > 0 {
@@ -84,7 +84,7 @@ func (c CPU) Visible(quotaView bool) int {
 }
 
 // Tasks counts the threads of the container (its root cgroup and every descendant), for
-// /proc/loadavg and procs_running/procs_blocked of /proc/stat (SPEC §2.3, §2.4).
+// /proc/loadavg and procs_running/procs_blocked of /proc/stat (docs/behaviour.md §2.3, §2.4).
 type Tasks struct {
 	Running int // state R
 	Blocked int // state D (uninterruptible)
@@ -93,7 +93,7 @@ type Tasks struct {
 	LastPID int
 }
 
-// IO is the container's block I/O per device (SPEC §2.5), from v2 io.stat or the v1 blkio
+// IO is the container's block I/O per device (docs/behaviour.md §2.5), from v2 io.stat or the v1 blkio
 // recursive counters. Devices the cgroup never touched are absent.
 type IO struct {
 	Devices []DeviceIO

@@ -36,7 +36,7 @@ func (k *recordingKernel) SetContainer(paths map[string]string, on bool) error {
 
 // TestNativeMode: on a native kernel procfsd never virtualizes (status and the switches say so), a host switch change lands in
 // the sysctl, and a registered container that opts out has the kernel switch set from its
-// cgroups; one that does not is left alone (SPEC §3).
+// cgroups; one that does not is left alone (docs/behaviour.md §3).
 func TestNativeMode(t *testing.T) {
 	proc := copyTree(t, "../testdata/native/proc")
 	k := &recordingKernel{TKernel: switches.TKernel{ProcRoot: proc}}

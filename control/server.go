@@ -319,7 +319,7 @@ func (s *Server) cgroupByPath(p string) (*cgroupview.Container, bool) {
 // register records a container announced by the OCI hook: the hook runs in the container's
 // cgroups, so resolving its PID gives the same container key readers will get; when that
 // fails (a --proc-root that is not the host's), the cgroups the hook reported are used. The
-// opt-out annotation, if any, sets the switch (SPEC §3); a new container otherwise starts from
+// opt-out annotation, if any, sets the switch (docs/behaviour.md §3); a new container otherwise starts from
 // the default, even if an old one had the same cgroup.
 func (s *Server) register(req ctlapi.Request, peer int) (*switches.Entry, error) {
 	c, err := s.cgroups.Resolve(peer)

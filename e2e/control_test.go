@@ -12,7 +12,7 @@ import (
 
 // TestControlFiles checks the two switches from a host caller and from containers: bad values
 // are EINVAL and change nothing, a container cannot touch the host switch, and each switch
-// changes exactly the views it scopes (SPEC §3, §4).
+// changes exactly the views it scopes (docs/behaviour.md §3, §4).
 func TestControlFiles(t *testing.T) {
 	h := readHost(t)
 	d := startDaemon(t, daemonOptions{})

@@ -68,7 +68,7 @@ func TestCgroupRemovedWhileOpen(t *testing.T) {
 	r := bufio.NewReader(out)
 	first := readUntil(t, r, "@held")
 	m := parseMeminfoT(t, first)
-	// A caller in the host PID namespace sees its own cgroup (SPEC §2.1).
+	// A caller in the host PID namespace sees its own cgroup (docs/behaviour.md §2.1).
 	if m["MemTotal"] != uint64(l.memory) {
 		t.Errorf("first read in %s: MemTotal %d, want %d", cg, m["MemTotal"], l.memory)
 	}

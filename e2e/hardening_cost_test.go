@@ -528,7 +528,7 @@ func checkMeminfoShape(text string, total int64) error {
 // change, until the daemon logs A past its own budget. A reader in container B then reads
 // meminfo with 16-byte reads while its own memory use changes by 64 MiB between its first read
 // and the rest: each file it puts together must be whole, and the snapshot of its first read
-// (SPEC §1.2), however many files A holds open (README "Design notes"). With one budget for all
+// (docs/behaviour.md §1.2), however many files A holds open (README "Design notes"). With one budget for all
 // containers, A's files used it up and B's later offsets were rendered afresh: a MemFree from
 // after the change in every pass.
 func TestHardeningSnapshotsPerContainer(t *testing.T) {

@@ -177,7 +177,7 @@ func checkRootWrites(t *testing.T, d *ctlDaemon, c container, id, file string, h
 // its own (unshare -Ur) is still only what it was: in a container, uid 1000 cannot switch the
 // container to the host's view, and on the host it changes neither switch. The container's root
 // (host root in a container without a user namespace, uid 0 of the container's user namespace
-// where it has one) still can, and only from that very user namespace (SPEC §3).
+// where it has one) still can, and only from that very user namespace (docs/behaviour.md §3).
 func TestSwitchWritersFromUserNamespaces(t *testing.T) {
 	h := readHost(t)
 	mnt, state := switchDirs(t)

@@ -9,7 +9,7 @@ import (
 
 // TestStatAcrossLimitChange changes a busy container's quota and cpuset while a poller reads
 // /proc/stat inside it: the CPU lines follow the new limits, and no counter of the aggregate or
-// of a CPU line that stays ever goes backwards (SPEC §2.3).
+// of a CPU line that stays ever goes backwards (docs/behaviour.md §2.3).
 func TestStatAcrossLimitChange(t *testing.T) {
 	h := readHost(t)
 	d := startDaemon(t, daemonOptions{})

@@ -43,7 +43,7 @@ func inCgroupProcs(ctrl, path string, pid int) bool {
 // TestNativeKernelFixture runs the daemon on a TencentOS 2.4 /proc (testdata/native, with
 // both sysctls): status reports the native mode, the host switch lands in the sysctl, the hook
 // mounts nothing, and a container that opts out has the native helper write 0 to the sysctl
-// from inside the container's memory, cpuset, cpuacct and blkio cgroups (SPEC §3).
+// from inside the container's memory, cpuset, cpuacct and blkio cgroups (docs/behaviour.md §3).
 func TestNativeKernelFixture(t *testing.T) {
 	if cgroupV2(t) {
 		t.Skip("the TencentOS switches live in v1 cgroups only (reference/tkernel.md §2); this host is cgroup v2")

@@ -90,7 +90,7 @@ func parseStat(b []byte) ([]cpuLine, error) {
 }
 
 // checkStatShape checks one /proc/stat snapshot: n CPU lines numbered 0..n-1 and an aggregate
-// equal to their sum (SPEC §2.3), plus the passthrough keys.
+// equal to their sum (docs/behaviour.md §2.3), plus the passthrough keys.
 func checkStatShape(b []byte, n int) error {
 	lines, err := parseStat(b)
 	if err != nil {

@@ -14,7 +14,7 @@ import (
 )
 
 // view is what a container must see, computed from the limits its cgroup was given and the
-// host's own /proc (SPEC §2.2, §2.3).
+// host's own /proc (docs/behaviour.md §2.2, §2.3).
 type view struct {
 	memTotal  uint64 // bytes
 	swapTotal uint64 // bytes
@@ -24,7 +24,7 @@ type view struct {
 
 func expectView(t testing.TB, h hostFacts, l limits) view {
 	t.Helper()
-	// Test cgroups get no swap limit: SwapTotal is the host's (SPEC §2.2).
+	// Test cgroups get no swap limit: SwapTotal is the host's (docs/behaviour.md §2.2).
 	v := view{memTotal: h.memTotal, swapTotal: h.swapTotal, cpus: h.cpus, quota: l.quota}
 	if l.memory > 0 && uint64(l.memory) < v.memTotal {
 		v.memTotal = uint64(l.memory)

@@ -14,7 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// virtualFiles are the files of SPEC §1.2 that every caller reads (the pressure files are there
+// virtualFiles are the files of docs/behaviour.md §1.2 that every caller reads (the pressure files are there
 // only where the host has PSI). For LXCFS, which has no vmstat before 6.0, only those it serves.
 func (d *daemon) virtualFiles() []string {
 	var out []string
@@ -36,7 +36,7 @@ func (d *daemon) virtualFiles() []string {
 
 var controlFiles = []string{"proc/sys/kernel/stats_isolated", "proc/sys/kernel/container_stats_isolated"}
 
-// hasPressure: procfsd serves proc/pressure where the host has PSI (SPEC §1.2); LXCFS 5 never.
+// hasPressure: procfsd serves proc/pressure where the host has PSI (docs/behaviour.md §1.2); LXCFS 5 never.
 func (d *daemon) hasPressure() bool {
 	if d.target.name == "lxcfs" {
 		return false
@@ -45,7 +45,7 @@ func (d *daemon) hasPressure() bool {
 	return err == nil
 }
 
-// TestListing checks that every directory lists exactly the SPEC §1.2 entries, that unknown
+// TestListing checks that every directory lists exactly the docs/behaviour.md §1.2 entries, that unknown
 // names are ENOENT, and the files' attributes.
 func TestListing(t *testing.T) {
 	d := startDaemon(t, daemonOptions{})
@@ -117,7 +117,7 @@ func checkAttr(t *testing.T, d *daemon, rel string, mode os.FileMode) {
 func TestReadOnly(t *testing.T) {
 	d := startDaemon(t, daemonOptions{})
 	hostOnline := readFile(t, "/sys/devices/system/cpu/online")
-	// The changes SPEC §1.2 names must fail with EACCES, EROFS or EPERM ...
+	// The changes docs/behaviour.md §1.2 names must fail with EACCES, EROFS or EPERM ...
 	denied := func(t *testing.T, what string, err error) {
 		t.Helper()
 		if !errors.Is(err, syscall.EACCES) && !errors.Is(err, syscall.EROFS) && !errors.Is(err, syscall.EPERM) {

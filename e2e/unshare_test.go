@@ -28,7 +28,7 @@ func TestUnshareContainers(t *testing.T) {
 	lb := limits{memory: 1 << 30, cpus: "0-1"}
 	rootA, rootB := newCgroup(t, la), newCgroup(t, lb)
 	// B's commands run in a nested cgroup whose own (smaller) limit must not change what they
-	// see: the container is B's root cgroup, where its init is (SPEC §2.1).
+	// see: the container is B's root cgroup, where its init is (docs/behaviour.md §2.1).
 	readerB := rootB.child(t, "reader", limits{memory: 512 << 20})
 	a := newUnshareContainer(t, d, "A", rootA, rootA)
 	b := newUnshareContainer(t, d, "B", rootB, readerB)
@@ -130,7 +130,7 @@ func checkBurn(t *testing.T, c container, want view, usage string, v2 bool) {
 		t.Errorf("/proc/stat: the container was %.1f%% busy, want %.0f%% ± 10 (quota %.1f CPU on %d CPUs; by its cgroup's own CPU time it was %.1f%% busy)",
 			100*got, 100*share, want.quota, want.cpus, 100*float64(s1.usageNS-s0.usageNS)/1e9/wall/float64(want.cpus))
 	}
-	// SPEC §2.3: user+system advance by the cgroup's CPU time, within 2%. The cgroup's advance
+	// docs/behaviour.md §2.3: user+system advance by the cgroup's CPU time, within 2%. The cgroup's advance
 	// between the two /proc/stat reads lies between the inner and outer pairs of the readings
 	// that bracket them; 2 ticks more allow for the CPU view procfsd shares for 20 ms.
 	cg := float64(s1.usageNS-s0.usageNS) / (1e9 / userHZ)
@@ -386,7 +386,7 @@ func checkTriples(t *testing.T, who, out string, rounds int, mem uint64, cpus in
 }
 
 // hostCallerMemTotal is the MemTotal a caller in the host PID namespace must see: its own
-// cgroup's view (SPEC §2.1), which is the host's MemTotal unless the test itself runs under a
+// cgroup's view (docs/behaviour.md §2.1), which is the host's MemTotal unless the test itself runs under a
 // memory limit.
 func hostCallerMemTotal(t testing.TB, h hostFacts) uint64 {
 	t.Helper()

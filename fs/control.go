@@ -7,7 +7,7 @@ import (
 )
 
 // readControl renders a switch file: the host switch, or the reader's own effective value
-// (SPEC §3); a reader in a root cgroup is never isolated, as in the kernel.
+// (docs/behaviour.md §3); a reader in a root cgroup is never isolated, as in the kernel.
 func (s *Server) readControl(h *handle) ([]byte, error) {
 	on, err := s.switches.Host()
 	if err != nil {
@@ -34,7 +34,7 @@ func switchOf(n *node) switches.Which {
 }
 
 // writeControl applies a write to a switch file, if the writer may change that switch
-// (switches.Board.Authorize); a refused write changes nothing and is EPERM (SPEC §4).
+// (switches.Board.Authorize); a refused write changes nothing and is EPERM (docs/behaviour.md §4).
 func (s *Server) writeControl(n *node, pid int, uid uint32, data []byte) error {
 	on, err := switches.ParseSwitch(data)
 	if err != nil {
@@ -49,7 +49,7 @@ func (s *Server) writeControl(n *node, pid int, uid uint32, data []byte) error {
 		return s.switches.SetHost(on, "write")
 	case idContainerSwitch:
 		if s.switches.Kernel() != nil {
-			// The helper is a fork/exec, which a FUSE request must not wait for (SPEC §5).
+			// The helper is a fork/exec, which a FUSE request must not wait for (docs/behaviour.md §5).
 			go func() {
 				if _, err := s.switches.SetContainer(c, on, switches.SourceWrite); err != nil {
 					s.log.Error("set native container switch", zap.String("container", c.ID), zap.Error(err))

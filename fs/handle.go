@@ -7,11 +7,11 @@ import (
 	"procfsd/cgroupview"
 )
 
-// handle is one open file. It holds what SPEC §1.2 asks to keep per open: the reader's
+// handle is one open file. It holds what docs/behaviour.md §1.2 asks to keep per open: the reader's
 // container, resolved once at open, and the snapshot that later offsets continue (like
 // fs/seq_file.c seq_read: offset 0 regenerates, other offsets continue the same buffer).
 // Everything in it can be rebuilt from the request that uses it, so a successor process can
-// adopt handles it never issued (SPEC §5).
+// adopt handles it never issued (docs/behaviour.md §5).
 //
 // An open file costs the daemon this struct (48 bytes) and its entry in the table, at most 128
 // bytes of heap in all (TestHandleCost), and a share of its snapshot while the snapshots of its
@@ -33,7 +33,7 @@ type handle struct {
 
 // handleTable maps FUSE file handles to handles. Lookups take no global lock: the table is
 // split in shards by handle number, each with its own lock, so parallel readers of different
-// files almost never wait for each other (SPEC §5). Plain maps rather than a sync.Map: an entry
+// files almost never wait for each other (docs/behaviour.md §5). Plain maps rather than a sync.Map: an entry
 // costs about 25 bytes instead of 120, which was most of what an open file costs (handle). A
 // map keeps the room of the most handles it held; that is bounded by them, and small.
 type handleTable struct {

@@ -17,7 +17,7 @@ import (
 // cgroup (a memory cgroup of its own, the cpu root: a host service on a v1 node without CPU
 // accounting) has every thread of the host. Its loadavg is the host's file, byte for byte, and
 // /proc/stat's procs lines are the host's; nothing counts the host's threads one by one, now or
-// in the sampler (SPEC §2.4).
+// in the sampler (docs/behaviour.md §2.4).
 func TestHostRootContainerSeesHostLoad(t *testing.T) {
 	const procRoot = "../testdata/hosts/debian12-2cpu/proc"
 	cg := copyTree(t, "../testdata/cgroup/v1-docker")

@@ -172,7 +172,7 @@ func TestReadOnly(t *testing.T) {
 }
 
 // TestSmallReadsSeeOneSnapshot reads /proc/stat a byte at a time and at odd offsets: every
-// piece must come from the snapshot the first read made (SPEC §1.2).
+// piece must come from the snapshot the first read made (docs/behaviour.md §1.2).
 func TestSmallReadsSeeOneSnapshot(t *testing.T) {
 	_, dir := mountForTest(t, Config{StatsIsolated: true})
 	f, err := os.Open(filepath.Join(dir, "proc/stat"))

@@ -9,7 +9,7 @@ import (
 
 // Kernel cache lifetimes. The tree never changes and every file is opened with direct I/O, so
 // names and attributes can be cached for long: the kernel then skips LOOKUP and GETATTR on the
-// hot open→read→release path (SPEC §5 "Speed").
+// hot open→read→release path (docs/behaviour.md §5 "Speed").
 const (
 	entryTimeout = time.Hour
 	attrTimeout  = time.Hour
@@ -55,7 +55,7 @@ func (r *rawFS) GetAttr(_ <-chan struct{}, in *fuse.GetAttrIn, out *fuse.AttrOut
 	return fuse.OK
 }
 
-// fillAttr reports procfs-like attributes: root-owned, size 0 (SPEC §1.2: the content is
+// fillAttr reports procfs-like attributes: root-owned, size 0 (docs/behaviour.md §1.2: the content is
 // computed per reader; see README on splice/sendfile with kernels ≥ 6.5).
 func (r *rawFS) fillAttr(n *node, a *fuse.Attr) {
 	a.Ino = n.id
@@ -120,7 +120,7 @@ func (r *rawFS) Read(_ <-chan struct{}, in *fuse.ReadIn, buf []byte) (fuse.ReadR
 	h := r.srv.handles.get(in.Fh)
 	if h == nil {
 		// A handle this process never issued: the connection was handed over from a
-		// predecessor (SPEC §5). Handles are reconstructible: resolve the reader again.
+		// predecessor (docs/behaviour.md §5). Handles are reconstructible: resolve the reader again.
 		h = r.srv.handles.put(in.Fh, r.srv.newHandle(n, int(in.Caller.Pid), in.Caller.Uid))
 	}
 	data, err := r.srv.readAt(h, int64(in.Offset), int(in.Size))
@@ -240,7 +240,7 @@ func (r *rawFS) Create(<-chan struct{}, *fuse.CreateIn, string, *fuse.CreateOut)
 }
 
 // GetXAttr and ListXAttr keep the default ENOSYS, after which the kernel stops asking; a
-// write to an attribute is a change to the tree and is refused like any other (SPEC §1.2).
+// write to an attribute is a change to the tree and is refused like any other (docs/behaviour.md §1.2).
 func (r *rawFS) SetXAttr(<-chan struct{}, *fuse.SetXAttrIn, string, []byte) fuse.Status {
 	return fuse.EROFS
 }

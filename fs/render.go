@@ -72,7 +72,7 @@ func renderVmstat(r *renderCtx, w *bytes.Buffer) error {
 		return err
 	}
 	// vmstat has no MemTotal of its own: cap the limit at the host's RAM here, as meminfo
-	// does, so nr_free_pages never exceeds what the machine has (SPEC §2.2).
+	// does, so nr_free_pages never exceeds what the machine has (docs/behaviour.md §2.2).
 	meminfo, err := r.host("meminfo")
 	if err != nil {
 		return err
@@ -83,7 +83,7 @@ func renderVmstat(r *renderCtx, w *bytes.Buffer) error {
 	return proc.RenderVmstat(w, host, m, r.srv.pageSize)
 }
 
-// visibleCPUs is the host CPU numbers the container sees, in order (SPEC §2.3).
+// visibleCPUs is the host CPU numbers the container sees, in order (docs/behaviour.md §2.3).
 func (r *renderCtx) visibleCPUs() (cgroupview.CPU, []int, error) {
 	cpu, err := r.cpu()
 	if err != nil {
@@ -157,7 +157,7 @@ func renderUptime(r *renderCtx, w *bytes.Buffer) error {
 	return nil
 }
 
-// uptime is the seconds since the container's init started (SPEC §2.4). A reader in the host
+// uptime is the seconds since the container's init started (docs/behaviour.md §2.4). A reader in the host
 // PID namespace has no container init: its container is as old as the host.
 func (r *renderCtx) uptime() (float64, error) {
 	var ts unix.Timespec
@@ -187,7 +187,7 @@ func (r *renderCtx) statTasks(host []byte) (cgroupview.Tasks, error) {
 
 // renderLoadavg serves the container's load averages, or the host's file when the container's
 // threads are all the host's: the kernel averages exactly those, and counting them would read
-// every thread on the host each interval (SPEC §2.4: cost grows with the containers read, not
+// every thread on the host each interval (docs/behaviour.md §2.4: cost grows with the containers read, not
 // with the host).
 func renderLoadavg(r *renderCtx, w *bytes.Buffer) error {
 	if r.srv.cgroups.AtHostRoot(r.c) {
@@ -231,7 +231,7 @@ func renderDiskstats(r *renderCtx, w *bytes.Buffer) error {
 	r.srv.mayBlock()
 	io, err := r.srv.cgroups.IO(r.c)
 	if errors.Is(err, cgroupview.ErrNoData) {
-		w.Write(host) // the cgroup exposes nothing: the host file (SPEC §2.5)
+		w.Write(host) // the cgroup exposes nothing: the host file (docs/behaviour.md §2.5)
 		return nil
 	}
 	if err != nil {
@@ -241,7 +241,7 @@ func renderDiskstats(r *renderCtx, w *bytes.Buffer) error {
 }
 
 // renderPressure serves the container cgroup's <resource>.pressure, or the host's file where
-// the cgroup has none (SPEC §2.5).
+// the cgroup has none (docs/behaviour.md §2.5).
 func renderPressure(resource string) renderFunc {
 	return func(r *renderCtx, w *bytes.Buffer) error {
 		r.srv.mayBlock()

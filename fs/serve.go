@@ -17,7 +17,7 @@ import (
 // When ctx ends, the loops stop at a request boundary: each finishes the request it holds and
 // writes its reply, then reads no more; Serve returns once all have stopped. Requests that
 // arrive meanwhile wait in the kernel for whoever serves the descriptor next (a successor
-// process, SPEC §5), and the server's state can then be exported consistently.
+// process, docs/behaviour.md §5), and the server's state can then be exported consistently.
 func (s *Server) Serve(ctx context.Context, conn *fuseconn.Conn) error {
 	opts := fuseconn.ProtocolOptions()
 	opts.Logger = zap.NewStdLog(s.log.Named("fuse"))

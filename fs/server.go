@@ -20,14 +20,14 @@ import (
 	"procfsd/switches"
 )
 
-// Config is what `procfsd serve` passes in (SPEC §1.1).
+// Config is what `procfsd serve` passes in (docs/behaviour.md §1.1).
 type Config struct {
 	Mountpoint string
 	ProcRoot   string // host /proc
 	CgroupRoot string // host /sys/fs/cgroup
-	// StatsIsolated is the initial host switch (SPEC §3).
+	// StatsIsolated is the initial host switch (docs/behaviour.md §3).
 	StatsIsolated bool
-	// QuotaView cuts the CPU count to the CFS quota (--cpu-view=quota, SPEC §2.3).
+	// QuotaView cuts the CPU count to the CFS quota (--cpu-view=quota, docs/behaviour.md §2.3).
 	QuotaView       bool
 	LoadavgInterval time.Duration
 	// LoadavgBudget is the share of one CPU the load sampler may use (--loadavg-budget); 0 or
@@ -37,10 +37,10 @@ type Config struct {
 	// never polls (fuseconn.DefaultBusyPoll).
 	BusyPoll time.Duration
 	StateDir string
-	// DockerRoot is Docker's data root, where opt-out labels are read (SPEC §3, --docker-root).
+	// DockerRoot is Docker's data root, where opt-out labels are read (docs/behaviour.md §3, --docker-root).
 	DockerRoot string
 	// Kernel, when set, drives a kernel that virtualizes /proc itself; New sets it when it
-	// detects one under ProcRoot (SPEC §3 native kernels). NativeHelper is the command that
+	// detects one under ProcRoot (docs/behaviour.md §3 native kernels). NativeHelper is the command that
 	// runs RunNativeHelper, e.g. {"/usr/bin/procfsd", "native-helper"}.
 	Kernel       switches.Kernel
 	NativeHelper []string
@@ -139,7 +139,7 @@ func (s *Server) samplerStatus() *ctlapi.SamplerStatus {
 	return st
 }
 
-// open resolves the reader's container once and issues a handle for it (SPEC §2.1).
+// open resolves the reader's container once and issues a handle for it (docs/behaviour.md §2.1).
 func (s *Server) open(n *node, pid int, uid uint32) uint64 {
 	return s.handles.add(s.newHandle(n, pid, uid))
 }
@@ -176,7 +176,7 @@ func (s *Server) resolve(pid int) *cgroupview.Container {
 
 // readAt returns at most size bytes of the handle's content from off. Offset 0 renders afresh;
 // other offsets continue the snapshot so a reader with a small buffer never sees a torn file
-// (SPEC §1.2), as long as the snapshots of its container's open files fit their budget
+// (docs/behaviour.md §1.2), as long as the snapshots of its container's open files fit their budget
 // (snapshot.go).
 func (s *Server) readAt(h *handle, off int64, size int) ([]byte, error) {
 	h.mu.Lock()
@@ -221,7 +221,7 @@ func (s *Server) content(h *handle) ([]byte, error) {
 }
 
 // renderSafely turns a renderer's panic into an error, so one bad cgroup file answers the
-// host file instead of taking the daemon down (SPEC §4).
+// host file instead of taking the daemon down (docs/behaviour.md §4).
 func (s *Server) renderSafely(n *node, c *cgroupview.Container, st *history.State, w *bytes.Buffer) (err error) {
 	defer func() {
 		if r := recover(); r != nil {

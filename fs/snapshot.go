@@ -12,7 +12,7 @@ import (
 	"procfsd/cgroupview"
 )
 
-// The snapshots open files keep (SPEC §1.2) are counted by their allocations against two
+// The snapshots open files keep (docs/behaviour.md §1.2) are counted by their allocations against two
 // budgets: each container's own, and all containers' together as a backstop. A reader needs its
 // snapshot between the reads of one pass over a file, which follow each other at once; an open
 // file whose reader took the whole file needs it only for a read at an earlier offset after

@@ -6,7 +6,7 @@ import (
 )
 
 // fileKind says what a node serves. Virtual files render a container view; control files hold
-// the switches of SPEC §3; directories only list.
+// the switches of docs/behaviour.md §3; directories only list.
 type fileKind int
 
 const (
@@ -17,7 +17,7 @@ const (
 
 // node is one entry of the static tree. Its ID is the FUSE node ID the kernel caches: it never
 // changes between releases or processes, so a successor process can serve a connection its
-// predecessor opened (SPEC §5, reference/handover.md). Add new files at the end with new IDs;
+// predecessor opened (docs/behaviour.md §5, reference/handover.md). Add new files at the end with new IDs;
 // never renumber.
 type node struct {
 	id     uint64
@@ -29,7 +29,7 @@ type node struct {
 	hostPSI bool
 }
 
-// The tree of SPEC §1.2, LXCFS-compatible so existing bind-mount recipes work unchanged.
+// The tree of docs/behaviour.md §1.2, LXCFS-compatible so existing bind-mount recipes work unchanged.
 var table = []node{
 	{id: 1, path: "", kind: kindDir, mode: 0o555},
 	{id: 2, path: "proc", kind: kindDir, mode: 0o555},

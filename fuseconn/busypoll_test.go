@@ -133,7 +133,7 @@ func slowRead(t *testing.T, path string) string {
 }
 
 // TestStopEndsBusyPoll: a loop polling with a window far longer than any deadline still stops
-// at once, so a handover never waits for a poll (SPEC §5).
+// at once, so a handover never waits for a poll (docs/behaviour.md §5).
 func TestStopEndsBusyPoll(t *testing.T) {
 	srv := &server{log: zaptest.NewLogger(t), busyPoll: time.Hour}
 	conn := mountRaw(t)

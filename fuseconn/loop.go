@@ -54,7 +54,7 @@ func opcode(req []byte) uint32 {
 
 // Conn is one FUSE connection: the /dev/fuse descriptor of a mount and, once the kernel has
 // sent it, the INIT request that opened it. A successor process that inherits the descriptor
-// replays INIT into its own protocol server to recover the negotiated session (SPEC §5,
+// replays INIT into its own protocol server to recover the negotiated session (docs/behaviour.md §5,
 // reference/handover.md).
 type Conn struct {
 	FD         int
@@ -76,7 +76,7 @@ func Mount(mountpoint string) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open /dev/fuse: %w", err)
 	}
-	// No default_permissions: procfsd checks access itself (SPEC §3: a container's root may
+	// No default_permissions: procfsd checks access itself (docs/behaviour.md §3: a container's root may
 	// be a remapped uid, which mode bits cannot express).
 	opts := fmt.Sprintf("fd=%d,rootmode=40000,user_id=0,group_id=0,allow_other,max_read=%d", fd, maxRead)
 	if err := unix.Mount("procfsd", mountpoint, "fuse.procfsd", unix.MS_NOSUID|unix.MS_NODEV, opts); err != nil {
@@ -138,7 +138,7 @@ func ProtocolOptions() *fuse.MountOptions {
 //
 // The descriptor is non-blocking, and an idle reader waits in epoll on it and on an eventfd, so
 // stop can end the loops at a request boundary: it sets stopping and signals the eventfd; each
-// loop finishes the request it holds, writes its reply and reads no more (SPEC §5: the
+// loop finishes the request it holds, writes its reply and reads no more (docs/behaviour.md §5: the
 // successor answers what arrives meanwhile). Blocking reads on /dev/fuse could only be ended by
 // a signal, and the runtime's handlers restart them.
 type Loops struct {
@@ -188,7 +188,7 @@ func (l *Loops) Wait(ctx context.Context) error {
 
 // Stop ends the loops at a request boundary and returns once all have: each finishes the
 // request it holds and writes its reply, then reads no more. Requests that arrive meanwhile
-// wait in the kernel for whoever serves the descriptor next (a successor process, SPEC §5).
+// wait in the kernel for whoever serves the descriptor next (a successor process, docs/behaviour.md §5).
 func (l *Loops) Stop() {
 	l.stopping.Store(true)
 	close(l.done)

@@ -121,7 +121,7 @@ type planned struct {
 	st *State
 }
 
-// planSampling keeps the sampler within its budget (SPEC §2.4: cost grows with the containers
+// planSampling keeps the sampler within its budget (docs/behaviour.md §2.4: cost grows with the containers
 // read, and no container may make it grow without bound): the budget is shared out over the
 // sampled containers from the cheapest up, each taking at most an even share of what is left,
 // and a container whose count costs more than its share is counted only every k-th interval,

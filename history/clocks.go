@@ -19,7 +19,7 @@ import (
 // under --state-dir mapped MAP_SHARED, written on every render. The history file is saved only
 // every loadavg interval, and a server killed between two saves would otherwise resume from an
 // older model: on cgroup v1 the user/system split of cpuacct jitters, so an older model plus
-// the advance since can show less than readers already saw (SPEC §2.3: never backwards).
+// the advance since can show less than readers already saw (docs/behaviour.md §2.3: never backwards).
 //
 // A container takes a slot by open addressing from a hash of its ID (the slot is tagged with the
 // hash, so a successor finds the same one). A slot holds two copies, each crc32, length, the

@@ -14,12 +14,12 @@ import (
 
 // idleAfter is how long a container may go unread before its load averages stop being
 // sampled: the cost of sampling grows with the containers actually read, not with everything on
-// the host (SPEC §2.4). A later read starts them again from the current count.
+// the host (docs/behaviour.md §2.4). A later read starts them again from the current count.
 const idleAfter = 10 * time.Minute
 
 // SampleLoads runs until ctx ends: every interval of wall-clock time it counts the runnable and
 // uninterruptible threads of each container whose loadavg was read, and drops the state of
-// containers whose cgroup has gone (SPEC §2.4, §3).
+// containers whose cgroup has gone (docs/behaviour.md §2.4, §3).
 func (s *Store) SampleLoads(ctx context.Context) {
 	every(ctx, s.cfg.Interval, func(now time.Time) {
 		s.sampleOnce(now)

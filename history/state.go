@@ -14,7 +14,7 @@ import (
 
 // State is what procfsd remembers about one container between reads: its /proc/stat
 // history (so counters never go backwards), its load averages, and which failures were
-// already logged (SPEC §4: once per container).
+// already logged (docs/behaviour.md §4: once per container).
 type State struct {
 	container atomic.Pointer[cgroupview.Container]
 	lastRead  atomic.Int64         // unix nanoseconds of the last render
@@ -102,7 +102,7 @@ func (cs *containerStates) get(c *cgroupview.Container) *State {
 
 // newInit reports whether c is a new container in the cgroup path of st's: a `docker
 // restart` keeps the path but starts a new init, whose /proc/stat must count from its own
-// start and whose load averages from its own count (SPEC §2.3, §2.4). That is an init that
+// start and whose load averages from its own count (docs/behaviour.md §2.3, §2.4). That is an init that
 // started after st's, which has exited. Another live init reading under the same path (a PID
 // namespace nested in the container, as browsers' sandboxes make) is the same container, and
 // so is a caller in the host PID namespace, which has no init of its own (InitPID 0).
@@ -181,7 +181,7 @@ func (st *State) journalClock(j *clockJournal) {
 }
 
 // Loadavg returns the container's load averages, starting them at the current count the
-// first time the container is seen (SPEC §2.4).
+// first time the container is seen (docs/behaviour.md §2.4).
 func (st *State) Loadavg(t cgroupview.Tasks, interval time.Duration) *proc.Loadavg {
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -241,7 +241,7 @@ func (st *State) LogOnce(log *zap.Logger, file string, c *cgroupview.Container, 
 
 // History is what procfsd remembers about containers, as plain data: handed to a successor
 // process and persisted under --state-dir, so that a restart, upgrade or crash neither resets
-// the load averages that `uptime` and `top` show nor moves /proc/stat counters back (SPEC §2.3,
+// the load averages that `uptime` and `top` show nor moves /proc/stat counters back (docs/behaviour.md §2.3,
 // §2.4, §5).
 type History struct {
 	Saved      time.Time          `json:"saved"`

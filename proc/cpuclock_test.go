@@ -69,7 +69,7 @@ func TestCPUClockCases(t *testing.T) {
 }
 
 // TestCPUClockInvariants drives a clock through a random walk of CPU counts, CPU time and
-// float-noisy uptimes and checks SPEC §2.3's invariants after every step.
+// float-noisy uptimes and checks docs/behaviour.md §2.3's invariants after every step.
 func TestCPUClockInvariants(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	var c CPUClock

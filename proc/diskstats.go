@@ -8,7 +8,7 @@ import (
 )
 
 // /proc/diskstats (kernel block/genhd.c diskstats_show: "%4d %7d %pg" then the counters of
-// Documentation/admin-guide/iostats.rst). SPEC §2.5: each host device keeps its major, minor,
+// Documentation/admin-guide/iostats.rst). docs/behaviour.md §2.5: each host device keeps its major, minor,
 // name and their column layout; its counters become the container's. io.stat and the blkio
 // files count only requests, bytes and discards, so merges, times and in-flight are 0, and a
 // device the container never touched reads all zeros. Hosts print 11 counters (before 4.18),

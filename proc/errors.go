@@ -6,7 +6,7 @@ import (
 )
 
 // errMalformed is the cause of every parse error: the host file does not have the shape the
-// kernel gives it, so the caller should serve the host file unchanged (SPEC §4).
+// kernel gives it, so the caller should serve the host file unchanged (docs/behaviour.md §4).
 var errMalformed = errors.New("malformed")
 
 // lineError wraps a parse failure as "parse <file> line <n> <quoted line>: <cause>" (style §6.6).

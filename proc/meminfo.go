@@ -8,7 +8,7 @@ import (
 	"procfsd/cgroupview"
 )
 
-// /proc/meminfo (kernel fs/proc/meminfo.c, meminfo_proc_show). SPEC §2.2: the host file is kept
+// /proc/meminfo (kernel fs/proc/meminfo.c, meminfo_proc_show). docs/behaviour.md §2.2: the host file is kept
 // line for line and only the lines the memory cgroup accounts are replaced:
 //
 //	MemTotal     = min(limit, host MemTotal)       (an unlimited cgroup sees the host's RAM)
@@ -88,7 +88,7 @@ func newMemView(m cgroupview.Memory, hostTotal, hostSwap uint64) memView {
 	return v
 }
 
-// swapFigures is SPEC §2.2's SwapTotal = min(host SwapTotal, swap limit), SwapFree = max(0,
+// swapFigures is docs/behaviour.md §2.2's SwapTotal = min(host SwapTotal, swap limit), SwapFree = max(0,
 // SwapTotal − swap used); both 0 when the kernel does not account swap per cgroup.
 func swapFigures(hostSwap uint64, m cgroupview.Memory) (total, free uint64) {
 	if !m.SwapAccounted {

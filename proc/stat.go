@@ -8,7 +8,7 @@ import (
 	"procfsd/cgroupview"
 )
 
-// /proc/stat (kernel fs/proc/stat.c show_stat). SPEC §2.3: the host's "cpu" and "cpuN" lines are
+// /proc/stat (kernel fs/proc/stat.c show_stat). docs/behaviour.md §2.3: the host's "cpu" and "cpuN" lines are
 // replaced by the container's, numbered 0..N-1 like cpuinfo, with the aggregate first and equal
 // to their sum; procs_running and procs_blocked are the container's; intr, ctxt, btime,
 // processes and softirq pass through in the host's order (LXCFS issue #654 leaks procs_*).
@@ -104,7 +104,7 @@ type CPUSample struct {
 
 // CPUClock is one container's /proc/stat history. cgroup v2 reports only the container's total
 // CPU time (cpu.stat), and cgroup v1's per-host-CPU figures do not map onto renumbered CPUs, so
-// the per-CPU lines are a model kept here that satisfies SPEC §2.3's invariants:
+// the per-CPU lines are a model kept here that satisfies docs/behaviour.md §2.3's invariants:
 //   - every counter of every line, and so of the aggregate, only grows, also when the CPU count
 //     shrinks (the vanished lines' counters are folded into the remaining ones) or grows (a new
 //     line starts idle for the container's whole uptime);
@@ -215,7 +215,7 @@ func wallTicks(sec float64) uint64 {
 
 // CPUClockState is a CPUClock's history as plain data, so that a successor process (handover,
 // restart, crash) continues the counters instead of seeding them afresh, which would move
-// per-CPU lines (SPEC §2.3 monotonic, §5 live handover).
+// per-CPU lines (docs/behaviour.md §2.3 monotonic, §5 live handover).
 type CPUClockState struct {
 	Lines  []CPUTimes `json:"lines"`
 	User   uint64     `json:"user"`

@@ -7,7 +7,7 @@ import (
 	"procfsd/cgroupview"
 )
 
-// /proc/vmstat (kernel mm/vmstat.c, vmstat_show: "%s %lu\n"). SPEC §2.2: the counters the memory
+// /proc/vmstat (kernel mm/vmstat.c, vmstat_show: "%s %lu\n"). docs/behaviour.md §2.2: the counters the memory
 // cgroup accounts come from memory.stat, nr_free_pages is the container's MemFree, everything
 // else (zone, NUMA, compaction, … counters) passes through, in the host's line set and order.
 //
@@ -15,7 +15,7 @@ import (
 // no table: mm/memcontrol.c reports them under their vmstat names (memcg_vm_event_stat: pgfault,
 // pgmajfault, pgscan_*, pgsteal_*, workingset_*, thp_*, …), so a non-"nr_" vmstat key that
 // memory.stat also has is copied as is. v1's pgpgin/pgpgout (total_pgpgin → pgpgin) count pages
-// charged rather than kB read; SPEC §2.2 lists them, so they follow the same rule.
+// charged rather than kB read; docs/behaviour.md §2.2 lists them, so they follow the same rule.
 //
 // A gauge memory.stat lacks keeps the host line, capped at the limit in pages, as in meminfo.
 // The host MemTotal is not an input here, so an unlimited cgroup keeps the host nr_free_pages.

@@ -10,7 +10,7 @@ import (
 
 // MapFile maps dir/name shared and read-write, creating it (and dir) and sizing it to size
 // bytes; what names it in errors. The mapping outlives the descriptor, and writes to it outlive
-// the process, which is the point of the journals (SPEC §5).
+// the process, which is the point of the journals (docs/behaviour.md §5).
 func MapFile(dir, name string, size int, what string) ([]byte, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create state dir: %w", err)

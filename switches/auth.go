@@ -15,7 +15,7 @@ import (
 	"procfsd/cgroupview"
 )
 
-// Errors of a switch change (SPEC §3, §4); the FUSE edge maps them to errno.
+// Errors of a switch change (docs/behaviour.md §3, §4); the FUSE edge maps them to errno.
 var (
 	ErrBadValue   = errors.New("control value must be 0 or 1")
 	ErrPermission = errors.New("caller may not change this switch")
@@ -33,7 +33,7 @@ func ParseSwitch(data []byte) (bool, error) {
 	return false, fmt.Errorf("%w: got %q", ErrBadValue, data)
 }
 
-// Which names one of the two switches (SPEC §3).
+// Which names one of the two switches (docs/behaviour.md §3).
 type Which int
 
 const (
@@ -72,7 +72,7 @@ func userNS(path string) (nsID, error) {
 }
 
 // authorizeWrite decides whether the writer (pid and uid from the FUSE request, c its container)
-// may change switch w; self is procfsd's own user namespace. The rule (SPEC §3):
+// may change switch w; self is procfsd's own user namespace. The rule (docs/behaviour.md §3):
 //   - stats_isolated: the host's root only, i.e. uid 0 in procfsd's user namespace (the host's)
 //     and in the host PID namespace;
 //   - container_stats_isolated, which only ever changes the writer's own container (never a root

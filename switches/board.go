@@ -15,7 +15,7 @@ import (
 	"procfsd/cgroupview"
 )
 
-// Board holds both switches of SPEC §3: the host's stats_isolated and every container's
+// Board holds both switches of docs/behaviour.md §3: the host's stats_isolated and every container's
 // container_stats_isolated, where they come from (control files, ctl, the OCI hook, Docker
 // labels), the state file that keeps them across restarts, and the native kernel that applies
 // them itself when there is one. It is safe for concurrent use; the read path (Isolated) takes
@@ -25,7 +25,7 @@ type Board struct {
 	log     *zap.Logger
 	cgroups *cgroupview.Reader
 	table   table
-	// hostIsolated is the host switch stats_isolated (SPEC §3).
+	// hostIsolated is the host switch stats_isolated (docs/behaviour.md §3).
 	hostIsolated atomic.Bool
 
 	saveMu   sync.Mutex    // serialises writes of the state file
@@ -38,9 +38,9 @@ type Config struct {
 	ProcRoot   string // host /proc
 	CgroupRoot string // host /sys/fs/cgroup
 	StateDir   string // where switches.json is kept; "" keeps nothing
-	// DockerRoot is Docker's data root, where opt-out labels are read (SPEC §3, --docker-root).
+	// DockerRoot is Docker's data root, where opt-out labels are read (docs/behaviour.md §3, --docker-root).
 	DockerRoot string
-	// StatsIsolated is the initial host switch (SPEC §3).
+	// StatsIsolated is the initial host switch (docs/behaviour.md §3).
 	StatsIsolated bool
 	// Kernel, when set, drives a kernel that virtualizes /proc itself; Open sets it when it
 	// detects one under ProcRoot. NativeHelper is the command that runs RunNativeHelper.
@@ -56,7 +56,7 @@ type Config struct {
 }
 
 // Open makes the board of cfg: it loads the persisted switches from --state-dir and picks the
-// mode, a native kernel when one is detected (SPEC §3).
+// mode, a native kernel when one is detected (docs/behaviour.md §3).
 func Open(cfg Config) (*Board, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
@@ -73,7 +73,7 @@ func Open(cfg Config) (*Board, error) {
 }
 
 // load loads the persisted switches from --state-dir and picks the mode: a native
-// kernel when one is detected (SPEC §3). A state file that cannot be used is moved aside with
+// kernel when one is detected (docs/behaviour.md §3). A state file that cannot be used is moved aside with
 // one log line and the defaults apply; it never stops the daemon (issue 4).
 func (b *Board) load() error {
 	if b.cfg.Kernel == nil && DetectNative(b.cfg.ProcRoot) {
@@ -200,7 +200,7 @@ func (b *Board) SetContainer(c *cgroupview.Container, on bool, source string) (*
 
 // ContainerIsolated is the read path's view of a container's switch. The first sight of a
 // container records it (so `ctl list` shows every container seen) and, for a Docker container,
-// reads its opt-out label from the engine's metadata (SPEC §3).
+// reads its opt-out label from the engine's metadata (docs/behaviour.md §3).
 func (b *Board) ContainerIsolated(c *cgroupview.Container) bool {
 	if e := b.table.get(c.ID); e != nil {
 		return e.Isolated
@@ -255,7 +255,7 @@ func (b *Board) Mode(e *Entry, host bool) string {
 	return ModePassthrough
 }
 
-// sweep drops the switches of containers whose cgroup has gone (SPEC §3).
+// sweep drops the switches of containers whose cgroup has gone (docs/behaviour.md §3).
 func (b *Board) sweep() {
 	for _, e := range b.table.list() {
 		if e.Cgroup != nil && !b.cgroups.Exists(e.Container()) {
@@ -269,7 +269,7 @@ func (b *Board) sweep() {
 // Run saves state changes made on the read path and sweeps gone containers, until
 // ctx ends. It does not save on the way out: every deliberate change was saved when it was
 // made, what the read path adds (first sights, Docker labels) is found again by the next
-// process, and a successor that adopted the mount (SPEC §5) may already own the file.
+// process, and a successor that adopted the mount (docs/behaviour.md §5) may already own the file.
 func (b *Board) Run(ctx context.Context) {
 	t := time.NewTicker(max(b.cfg.SweepEvery, time.Second))
 	defer t.Stop()
@@ -285,7 +285,7 @@ func (b *Board) Run(ctx context.Context) {
 	}
 }
 
-// Isolated reports whether c sees its own numbers: the host switch and its own (SPEC §3).
+// Isolated reports whether c sees its own numbers: the host switch and its own (docs/behaviour.md §3).
 // On a native kernel procfsd never virtualizes: the kernel does.
 func (b *Board) Isolated(c *cgroupview.Container) bool {
 	return b.cfg.Kernel == nil && b.hostIsolated.Load() && b.ContainerIsolated(c)
@@ -309,5 +309,5 @@ func (b *Board) Register(e *Entry) {
 	b.changed()
 }
 
-// Drop forgets a container whose cgroup has gone (SPEC §3); the saver writes it later.
+// Drop forgets a container whose cgroup has gone (docs/behaviour.md §3); the saver writes it later.
 func (b *Board) Drop(id string) { b.table.drop(id) }

@@ -56,7 +56,7 @@ func openForTest(t *testing.T, cfg Config) *Board {
 
 // TestStateSurvivesRestart: the host switch and a container's switch set by one server are
 // what the next server on the same --state-dir starts with, over --stats-isolated; the
-// container's entry goes when its cgroup does (SPEC §3).
+// container's entry goes when its cgroup does (docs/behaviour.md §3).
 func TestStateSurvivesRestart(t *testing.T) {
 	cg := copyTree(t, "../testdata/native/cgroup")
 	state := filepath.Join(t.TempDir(), "state")

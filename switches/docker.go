@@ -15,7 +15,7 @@ import (
 // dockerID extracts a Docker container ID from a container's cgroup path: the last element,
 // "<64 hex>" (cgroupfs driver: /docker/<id>; Kubernetes with dockershim: /kubepods/.../<id>)
 // or "docker-<64 hex>.scope" (systemd driver). Docker labels are not OCI annotations, so the
-// opt-out label is read from the engine's metadata by this ID (SPEC §3).
+// opt-out label is read from the engine's metadata by this ID (docs/behaviour.md §3).
 func dockerID(cgroupPath string) (string, bool) {
 	base := path.Base(cgroupPath)
 	if s, ok := strings.CutPrefix(base, "docker-"); ok {
@@ -73,7 +73,7 @@ func parseDockerConfig(b []byte, id string) (isolated, set bool, err error) {
 }
 
 // Annotation reads the opt-out annotation or label: "0"/"false" opt out, "1"/"true" opt
-// in (SPEC §3). ok is false for a missing or unrecognised value, which leaves the default.
+// in (docs/behaviour.md §3). ok is false for a missing or unrecognised value, which leaves the default.
 func Annotation(v string) (isolated, ok bool) {
 	switch strings.ToLower(strings.TrimSpace(v)) {
 	case "0", "false":

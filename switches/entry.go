@@ -11,7 +11,7 @@ import (
 	"procfsd/cgroupview"
 )
 
-// Where a container's switch value came from (SPEC §3), as `procfsd ctl list` prints it.
+// Where a container's switch value came from (docs/behaviour.md §3), as `procfsd ctl list` prints it.
 const (
 	SourceDefault    = "default"    // never set: isolated, like a new cgroup on a TencentOS kernel
 	SourceAnnotation = "annotation" // OCI annotation procfsd.io/container-stats-isolated, via the hook
@@ -24,11 +24,11 @@ const (
 const (
 	ModeVirtualized = "virtualized"      // procfsd computes the container's own numbers
 	ModePassthrough = "host passthrough" // a switch is 0: the host's files unchanged
-	ModeNative      = "native kernel"    // a TencentOS kernel does the work (SPEC §3)
+	ModeNative      = "native kernel"    // a TencentOS kernel does the work (docs/behaviour.md §3)
 )
 
 // OptOutKey is the annotation (podman, CRI-O) or Docker label that sets a container's switch
-// at creation (SPEC §3).
+// at creation (docs/behaviour.md §3).
 const OptOutKey = "procfsd.io/container-stats-isolated"
 
 // Entry is one container procfsd has seen, with its switch container_stats_isolated.
@@ -51,7 +51,7 @@ func (e *Entry) Container() *cgroupview.Container {
 	return &cgroupview.Container{ID: e.ID, Paths: e.Cgroup}
 }
 
-// table holds the per-container switch container_stats_isolated (SPEC §3) of every
+// table holds the per-container switch container_stats_isolated (docs/behaviour.md §3) of every
 // container seen. Entries are immutable and replaced whole, so the read path (every open of
 // a virtual file) takes no lock; changes are serialised by mu.
 type table struct {
@@ -104,7 +104,7 @@ func (sw *table) set(c *cgroupview.Container, isolated bool, source string) *Ent
 	return e
 }
 
-// drop forgets a container whose cgroup has gone (SPEC §3).
+// drop forgets a container whose cgroup has gone (docs/behaviour.md §3).
 func (sw *table) drop(id string) {
 	if _, ok := sw.m.LoadAndDelete(id); ok {
 		sw.version.Add(1)

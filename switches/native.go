@@ -12,7 +12,7 @@ import (
 )
 
 // Kernel drives a kernel that virtualizes /proc itself: TencentOS Server 2.4's
-// kernel.stats_isolated and kernel.container_stats_isolated (SPEC §3,
+// kernel.stats_isolated and kernel.container_stats_isolated (docs/behaviour.md §3,
 // reference/tkernel.md §4). Behind an interface so the server is tested with fakes.
 type Kernel interface {
 	// HostIsolated reads kernel.stats_isolated.

@@ -11,7 +11,7 @@ import (
 	"procfsd/cgroupview"
 )
 
-// RunNativeHelper is the short-lived process of SPEC §3's native mode:
+// RunNativeHelper is the short-lived process of docs/behaviour.md §3's native mode:
 //
 //	native-helper --cgroup-root R --sysctl FILE --value 0|1 memory=/p cpuset=/p ...
 //

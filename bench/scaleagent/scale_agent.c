@@ -312,7 +312,7 @@ int main(int argc, char **argv) {
 	}
 	close(3);
 	// Every container starts reading after the last one has settled: a daemon that starts a
-	// container's load at its current count (procfsd, SPEC §2.4) would otherwise start it at the
+	// container's load at its current count (procfsd, docs/behaviour.md §2.4) would otherwise start it at the
 	// count of a container still starting its processes.
 	t0 = now_ns() + warmup;
 	for (int i = 0; i < ntargets; i++)

@@ -7,7 +7,7 @@ import (
 )
 
 // TestClientExitCodes: ctl, status and hook print usage with -h and exit 0, exit 2 on a bad
-// command line and 1 on a failure, with one line on stderr (SPEC §1.1).
+// command line and 1 on a failure, with one line on stderr (docs/behaviour.md §1.1).
 func TestClientExitCodes(t *testing.T) {
 	gone := t.TempDir() // no daemon listens here
 	for _, tt := range []struct {

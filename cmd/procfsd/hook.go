@@ -20,7 +20,7 @@ func init() {
 	commands["hook"] = command{"OCI createContainer hook: bind-mount the files into a container", runHook}
 }
 
-// hookFlags are the hook's flags; hooks.d passes them in "args" (SPEC §1.1).
+// hookFlags are the hook's flags; hooks.d passes them in "args" (docs/behaviour.md §1.1).
 type hookFlags struct {
 	clientFlags // --timeout: for the daemon's answer
 	failClosed  bool

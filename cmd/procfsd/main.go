@@ -70,7 +70,7 @@ func versionString() string {
 	return s + " " + info.GoVersion
 }
 
-// errUsage marks a bad command line: exit status 2 (SPEC §1.1).
+// errUsage marks a bad command line: exit status 2 (docs/behaviour.md §1.1).
 var errUsage = errors.New("usage")
 
 func main() { os.Exit(run(os.Args[1:], os.Stderr)) }

@@ -8,7 +8,7 @@ import (
 	"procfsd/reattach"
 )
 
-// TestReattachUsage: SPEC §1.1 exit statuses for `procfsd reattach`.
+// TestReattachUsage: docs/behaviour.md §1.1 exit statuses for `procfsd reattach`.
 func TestReattachUsage(t *testing.T) {
 	tests := []struct {
 		args    []string

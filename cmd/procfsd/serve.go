@@ -22,7 +22,7 @@ import (
 
 func init() { commands["serve"] = command{"run the daemon in the foreground", runServe} }
 
-// serveFlags are the flags of SPEC §1.1; the names are the contract.
+// serveFlags are the flags of docs/behaviour.md §1.1; the names are the contract.
 type serveFlags struct {
 	mountpoint      string
 	procRoot        string

@@ -2,7 +2,7 @@
 # suite-systemd: procfsd installed as the shipped unit and driven the way an operator does:
 # systemctl start, reload, restart, stop. The mount must serve after start, reload and restart,
 # and be gone after stop. When the unit keeps the FUSE descriptor in systemd's fd store (live
-# handover, SPEC §5), reload and restart must also keep the same mount and lose no read.
+# handover, docs/behaviour.md §5), reload and restart must also keep the same mount and lose no read.
 . "$PROCFSD_VM_GUEST/lib.sh"
 
 install_unit
