@@ -23,7 +23,7 @@ import (
 
 // What a burst of control clients and a crowd of open files cost the daemon: the control
 // socket outlives running out of descriptors and serves a bounded number of clients at once,
-// and an open file costs a bounded amount of memory (README "Switches and opt-out", "Design notes").
+// and an open file costs a bounded amount of memory (docs/behaviour.md §7.4, §7.1).
 
 // ctlClientLimit is the daemon's bound on control connections served at once (fs.ctlClients).
 const ctlClientLimit = 64
@@ -230,7 +230,7 @@ func helperHoldMany(args []string) error {
 // helperHoldChurn opens each FILE and reads its first byte, ROUNDS times or until the file STOP
 // exists, and holds them all open until it is killed; after each round it waits until a fresh
 // read of the first FILE differs from the last one, so that every round's renderings are new
-// ones (the daemon shares a container's identical renderings: README "Design notes"). It prints
+// ones (the daemon shares a container's identical renderings: docs/read-path.md, "What an open file costs"). It prints
 // "N@held" after the last round.
 func helperHoldChurn(args []string) error {
 	if len(args) < 3 {
@@ -321,7 +321,7 @@ func settledRSS(t *testing.T, pid int) int64 {
 // heap (fs.TestHandleCost), and the collector lets the heap reach twice what is live. On top,
 // once, the snapshots of the one container (or the host PID namespace's callers, as here) that
 // holds the files: at most its budget, 4 MiB (fs.containerSnapshotBudget; 1 MiB for files read
-// whole, as here), twice over (README "Design notes").
+// whole, as here), twice over (docs/read-path.md, "What an open file costs").
 const (
 	handleRSS    = 512
 	snapshotsRSS = 8 << 20
@@ -528,7 +528,7 @@ func checkMeminfoShape(text string, total int64) error {
 // change, until the daemon logs A past its own budget. A reader in container B then reads
 // meminfo with 16-byte reads while its own memory use changes by 64 MiB between its first read
 // and the rest: each file it puts together must be whole, and the snapshot of its first read
-// (docs/behaviour.md §1.2), however many files A holds open (README "Design notes"). With one budget for all
+// (docs/behaviour.md §1.2), however many files A holds open (docs/read-path.md, "What an open file costs"). With one budget for all
 // containers, A's files used it up and B's later offsets were rendered afresh: a MemFree from
 // after the change in every pass.
 func TestHardeningSnapshotsPerContainer(t *testing.T) {

@@ -10,7 +10,7 @@ import (
 
 // BenchmarkOpenReadClose is the hot path a /proc reader takes: open, read, close of a virtual
 // file through the mount. "journal" runs with --state-dir (request journal and clock journal),
-// "nojournal" without; README "Design notes" quotes both and the blocking-read loop before.
+// "nojournal" without; BENCHMARKS.md quotes both.
 func BenchmarkOpenReadClose(b *testing.B) {
 	for _, tc := range []struct {
 		name    string

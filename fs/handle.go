@@ -16,8 +16,8 @@ import (
 // An open file costs the daemon this struct (48 bytes) and its entry in the table, at most 128
 // bytes of heap in all (TestHandleCost), and a share of its snapshot while the snapshots of its
 // container's open files fit their budget (snapshot.go); past it only the snapshot's length is
-// kept. So files held open by the ten thousand grow the daemon by a bounded amount each (README
-// "Design notes").
+// kept. So files held open by the ten thousand grow the daemon by a bounded amount each
+// (docs/read-path.md, "What an open file costs").
 type handle struct {
 	node *node
 	pid  int

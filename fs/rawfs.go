@@ -56,7 +56,7 @@ func (r *rawFS) GetAttr(_ <-chan struct{}, in *fuse.GetAttrIn, out *fuse.AttrOut
 }
 
 // fillAttr reports procfs-like attributes: root-owned, size 0 (docs/behaviour.md §1.2: the content is
-// computed per reader; see README on splice/sendfile with kernels ≥ 6.5).
+// computed per reader; see README "Troubleshooting" on splice/sendfile with kernels ≥ 6.5).
 func (r *rawFS) fillAttr(n *node, a *fuse.Attr) {
 	a.Ino = n.id
 	a.Mode = n.fileMode()

@@ -48,8 +48,8 @@ type Config struct {
 	// OnReady, if set, is called once the mount answers requests (systemd READY=1).
 	OnReady func()
 	// RequestTimeoutWarning, if set, is reported by status: the kernel's FUSE request timeout
-	// is shorter than a handover or restart can pause requests (README, "Running under
-	// systemd / restarts").
+	// is shorter than a handover or restart can pause requests (docs/restarts.md,
+	// "FUSE request timeouts").
 	RequestTimeoutWarning string
 }
 

@@ -10,8 +10,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The state directory holds files root writes, maps and signals from (README "State
-// directory"). Whoever can write to it, or to its parent, could plant symlinks there that make
+// The state directory holds files root writes, maps and signals from (docs/behaviour.md
+// §5.4). Whoever can write to it, or to its parent, could plant symlinks there that make
 // the daemon truncate, resize or overwrite files elsewhere, or replace its socket. So it must be
 // owned by the daemon's user (root) and writable by nobody else, nor may its parent be (unless
 // sticky, like /tmp, where nobody may rename or remove another's entries); and every state file

@@ -38,8 +38,8 @@ func TestUnitVerify(t *testing.T) {
 	}
 }
 
-// TestUnitSettings pins the settings the restart design depends on (README.md, "Running under
-// systemd / restarts"): dropping one of them loses the connection on a restart or crash.
+// TestUnitSettings pins the settings the restart design depends on (docs/restarts.md, "Under
+// systemd"): dropping one of them loses the connection on a restart or crash.
 func TestUnitSettings(t *testing.T) {
 	unit, err := os.ReadFile("procfsd.service")
 	if err != nil {

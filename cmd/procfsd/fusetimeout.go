@@ -14,8 +14,8 @@ import (
 )
 
 // The longest a request waits in the kernel, unanswered, while the connection passes from one
-// process to the next by design (README, "Running under systemd / restarts" and "Design
-// notes"). The kernel aborts a connection whose request waits longer than its request
+// process to the next by design (docs/restarts.md, "FUSE request
+// timeouts"). The kernel aborts a connection whose request waits longer than its request
 // timeout, and every container's mounts then answer ENOTCONN.
 const (
 	// handoverPause: `procfsd upgrade` waits this long for the new process to serve (its

@@ -18,7 +18,7 @@ import (
 	"procfsd/statedir"
 )
 
-// How a process passes the connection to the next one (README "Design notes"). The variables
+// How a process passes the connection to the next one (docs/restarts.md, "Live handover"). The variables
 // are set only by procfsd itself: on a live handover (SIGHUP, `procfsd upgrade`) the server
 // re-executes its binary with the /dev/fuse descriptor and a memfd of its state; under
 // `serve --supervise` the supervisor starts each server with the descriptor alone.

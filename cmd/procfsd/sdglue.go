@@ -150,7 +150,7 @@ func (l *lifecycle) startWatchdog() {
 
 // reattach runs the start-up re-attach once (package reattach), off the request path, in a
 // child process (`procfsd reattach`): it probes this server's own mount, which the server's
-// process must never do (fs/selfprobe.go).
+// process must never do (fuseconn/selfprobe.go).
 func (l *lifecycle) reattach(how string) {
 	r, err := reattachChild(l.mountpoint)
 	if err != nil {

@@ -14,7 +14,7 @@ import (
 )
 
 // One daemon per state directory: serve holds an exclusive flock on the directory for as long
-// as it serves (README "State directory"). A second serve on the same directory would take
+// as it serves (docs/behaviour.md §5.4). A second serve on the same directory would take
 // over its socket, pidfile and readiness line, so it is refused. The lock belongs to the open
 // directory, not to a process: a live handover keeps the descriptor across the exec, and a
 // supervisor passes it to each server it starts, so neither ever lets go of it. `procfsd

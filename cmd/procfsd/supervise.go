@@ -23,7 +23,7 @@ import (
 // keeps the /dev/fuse descriptor and runs the server as a child, which it restarts when it
 // dies. The kernel's connection lives as long as a descriptor does, so a crashed server costs
 // containers a pause, not "Transport endpoint is not connected"; the successor answers what the
-// dead one left in flight (fs/journal.go, FUSE_NOTIFY_RESEND). The supervisor reads no
+// dead one left in flight (fuseconn/journal.go, FUSE_NOTIFY_RESEND). The supervisor reads no
 // requests and runs none of the server's code, so it has little reason to crash itself.
 //
 // SIGHUP is passed to the server, which hands over to a new execution of the binary in the
