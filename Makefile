@@ -86,7 +86,7 @@ clean:
 # The cgroup v2 + systemd VM suite (make vm-test; make test runs it where it can).
 include vm/vm.mk
 
-# Switches and opt-out (issue 4). `make install` puts the binary where procfsd.service and the
+# Switches and opt-out (docs/behaviour.md §3, §6). `make install` puts the binary where procfsd.service and the
 # hooks.d entry expect it, and the OCI hook where podman and CRI-O look for hooks
 # (containers-common's default hooks directory). DESTDIR and PREFIX work as usual.
 PREFIX ?= /usr/local
@@ -115,7 +115,7 @@ fuzz:
 
 test: fuzz
 
-# Benchmarks (issue 6): procfsd beside LXCFS (-l --enable-cfs), native /proc and a null FUSE
+# Benchmarks (BENCHMARKS.md): procfsd beside LXCFS (-l --enable-cfs), native /proc and a null FUSE
 # floor, read from inside a container cgroup and PID namespace, then 1000 containers at once.
 # Needs root, /dev/fuse and lxcfs; writes BENCHMARKS.md. bench-quick is the latency part only.
 # BENCH_FLAGS passes harness flags (bin/procfsd-bench -h), e.g. BENCH_FLAGS='-containers 300'.

@@ -17,7 +17,7 @@ import (
 // same /dev/fuse loops and protocol-server options as procfsd's Serve, without a journal, state
 // or control socket, until ctx ends or the connection goes away. The harness reads it as the
 // FUSE floor: the cost of a read that does no work of its own, so that procfsd's latency
-// divided by the floor's isolates procfsd's own work (issue 6).
+// divided by the floor's isolates procfsd's own work.
 func ServeFloor(ctx context.Context, conn *fuseconn.Conn, content []byte) error {
 	opts := fuseconn.ProtocolOptions()
 	opts.DisableXAttrs = true

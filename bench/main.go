@@ -1,4 +1,4 @@
-// Command bench is procfsd's benchmark harness (issue 6): it starts procfsd, LXCFS and a null
+// Command bench is procfsd's benchmark harness: it starts procfsd, LXCFS and a null
 // FUSE server mounted like procfsd (the FUSE floor), reads their files from inside a real
 // container cgroup and PID namespace next to the native /proc, and writes the figures of that
 // one run, with their ratios, to BENCHMARKS.md. See `bench -h`.

@@ -25,7 +25,7 @@ const (
 //   - a pidfd opened when the entry was made (pidfds: procRoot is the daemon's own /proc): a
 //     pidfd pins the process, not the number, and pidfd_send_signal(0) fails with ESRCH once
 //     the process has exited, so a live answer means the number still belongs to it. This is
-//     one system call, where reading /proc/<pid>/stat was about 8 µs (issue 6 profile);
+//     one system call instead of a read of /proc/<pid>/stat (docs/read-path.md);
 //   - else the start time read by the caller equals the one recorded.
 //
 // An expired entry of the same process can be renewed for another ttl until it is twice ttl

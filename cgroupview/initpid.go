@@ -49,7 +49,7 @@ func (f *ioctlFinder) findInit(pid int, _ uint64) (int, error) {
 }
 
 // scanFinder walks <procRoot>/*: the init of namespace ns is the process whose ns/pid link
-// names ns and whose innermost NSpid is 1 (LXCFS forks into the namespace instead, lxcfs.md §2;
+// names ns and whose innermost NSpid is 1 (LXCFS forks into the namespace instead;
 // this needs neither fork nor setns). It costs a readlink per process, so Reader caches its
 // answers per namespace.
 type scanFinder struct{ procRoot string }

@@ -164,7 +164,7 @@ func TestParseMemoryStatV1Limits(t *testing.T) {
 }
 
 // TestParseMemoryStatV1ExactKeys: LXCFS matched memory.stat by prefix, so "total_rss" also took
-// "total_rss_huge" and similar (lxcfs.md §3.1, §9). Every key must match whole.
+// "total_rss_huge" and similar. Every key must match whole.
 func TestParseMemoryStatV1ExactKeys(t *testing.T) {
 	in := "total_rss_huge 3\ntotal_rss 1\ntotal_cache 2\ntotal_cached 99\ntotal_mapped_file 4\ntotal_mapped_filex 98\n" +
 		"rss 97\nhierarchical_memory_limit 96\ntotal_active_file 5\n"

@@ -51,7 +51,7 @@ func readPath(path []byte, buf []byte) ([]byte, error) {
 // every /proc/<pid> file such as stat). The kernel hands out the whole show at once when the
 // buffer holds it, so a read that returns less than the room given has returned all of it, and
 // the read that would return 0 is left out: one system call of four per thread the load
-// sampler counts (issue 6).
+// sampler counts.
 func readOneShow(path []byte, buf []byte) ([]byte, error) {
 	return readPathUntil(path, buf, true)
 }

@@ -25,8 +25,8 @@ func (r *Reader) Tasks(c *Container) (Tasks, error) {
 
 // Threads is Tasks without the states: Total and LastPID, from the task list and one
 // /proc/<tid>/status read instead of a /proc/<tid>/stat read per thread. loadavg takes its
-// running count from the load sampler's last count instead (fs/render.go, issue 6: a cold
-// loadavg read at 1000 containers spent most of its time reading every thread's state).
+// running count from the load sampler's last count instead (fs/render.go): reading every
+// thread's state was most of a cold loadavg read's cost (docs/read-path.md, "The load sampler").
 func (r *Reader) Threads(c *Container) (Tasks, error) {
 	buf := getBuf()
 	defer putBuf(buf)
@@ -137,7 +137,7 @@ func (r *Reader) threadState(tid int) (byte, error) {
 
 // IdleProof is what a load sampler keeps of a container's last count, so that ActiveSince can
 // skip counting the threads of an idle container: one read of its run time instead of its task
-// list and a /proc/<tid>/stat per thread (issue 6: sampling 1000 containers). The zero value is
+// list and a /proc/<tid>/stat per thread (docs/read-path.md, "The load sampler"). The zero value is
 // ready; only one goroutine at a time may use it.
 type IdleProof struct {
 	idle    bool   // the last count found no active thread
@@ -262,7 +262,7 @@ func walkTasks(dir, file string, buf *[]byte, tids *[]int, top bool) error {
 	}
 	// A directory's link count is 2 plus its subdirectories (kernfs, like ext4 and tmpfs), so
 	// 2 means no child cgroups: one stat instead of an open, a getdents and the entries'
-	// allocations, for the common leaf container (issue 6: loadavg sampling cost).
+	// allocations, for the common leaf container, on the load sampler's path.
 	var st unix.Stat_t
 	if unix.Stat(dir, &st) == nil && st.Nlink == 2 {
 		return nil

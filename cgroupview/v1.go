@@ -12,7 +12,7 @@ import (
 // The limits are memory.stat's hierarchical_memory_limit and hierarchical_memsw_limit, the
 // kernel's own minimum over the cgroup and its ancestors (mm/memcontrol-v1.c,
 // memcg1_stat_format): one file instead of two limit files per level, for every cold meminfo
-// read (issue 6). A key the kernel does not print has its limit files walked instead. Swap is
+// read. A key the kernel does not print has its limit files walked instead. Swap is
 // memsw − memory for both limit and usage; without memsw accounting (swapaccount=0: no memsw
 // files, no hierarchical_memsw_limit) SwapAccounted is false.
 func readMemoryV1(l loc, m *Memory, buf *[]byte) error {

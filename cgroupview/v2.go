@@ -11,7 +11,7 @@ import (
 
 // readMemoryV2 reads memory.{max,current,stat} and memory.swap.{max,current}. The limits are
 // minima over ancestors: a Kubernetes container cgroup says "max" while its pod carries the
-// limit (go-anchors.md §F.4).
+// limit.
 func readMemoryV2(l loc, m *Memory, buf *[]byte) error {
 	var err error
 	if m.Limit, _, err = minLimit(l, "memory.max", buf); err != nil {

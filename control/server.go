@@ -59,7 +59,7 @@ func New(cfg Config) *Server {
 }
 
 // Start listens on the control socket under --state-dir and serves it, with the
-// switch saver and sweeper, until ctx ends (issue 4). Without a state dir it does nothing.
+// switch saver and sweeper, until ctx ends (docs/behaviour.md §1.3). Without a state dir it does nothing.
 // Its goroutines are counted in wg, so that Serve returns only once nothing writes under the
 // state dir any more (a successor, or a test's cleanup, owns it then).
 func (s *Server) Start(ctx context.Context, wg *sync.WaitGroup) error {

@@ -139,7 +139,7 @@ func writeTemp(t *testing.T, b []byte) string {
 
 // TestHookInputErrors: bad input fails with a clear one-line error and a non-zero exit (the
 // runtime then fails the container); a daemon that is down lets the container start, unless
-// --fail-closed; a mount that fails midway leaves nothing mounted (issue 4).
+// --fail-closed; a mount that fails midway leaves nothing mounted (docs/behaviour.md §6).
 func TestHookInputErrors(t *testing.T) {
 	mnt, state := switchDirs(t)
 	d := startCtlDaemon(t, mnt, state)

@@ -46,7 +46,7 @@ func inCgroupProcs(ctrl, path string, pid int) bool {
 // from inside the container's memory, cpuset, cpuacct and blkio cgroups (docs/behaviour.md §3).
 func TestNativeKernelFixture(t *testing.T) {
 	if cgroupV2(t) {
-		t.Skip("the TencentOS switches live in v1 cgroups only (reference/tkernel.md §2); this host is cgroup v2")
+		t.Skip("the TencentOS switches live in v1 cgroups only; this host is cgroup v2")
 	}
 	proc := copyFixture(t, "../testdata/native/proc")
 	mnt, state := switchDirs(t)

@@ -16,7 +16,7 @@ import (
 )
 
 // ctlDaemon is a procfsd started on a given mountpoint and state directory, so that a test can
-// stop it and start a successor on the same state (issue 4: values survive a restart).
+// stop it and start a successor on the same state (docs/behaviour.md §3: values survive a restart).
 type ctlDaemon struct {
 	*daemon
 	state   string

@@ -12,7 +12,7 @@ import (
 // TestDockerLabelOptOut: Docker labels are not OCI annotations, so procfsd reads
 // procfsd.io/container-stats-isolated from the engine's config.v2.json (--docker-root). A
 // container started with the label at 0 sees the host through the README's bind mounts; one
-// without sees its limits (docs/behaviour.md §3, issue 4).
+// without sees its limits (docs/behaviour.md §3).
 func TestDockerLabelOptOut(t *testing.T) {
 	if _, err := exec.LookPath("dockerd"); err != nil {
 		t.Fatalf("dockerd: %v (make deps installs docker.io)", err)

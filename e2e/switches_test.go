@@ -133,7 +133,7 @@ func memTotalOf(t *testing.T, meminfo string) uint64 {
 // TestPodmanHookSwitches runs podman + runc with the shipped hooks.d entry: a container without
 // the annotation sees its limits (vmstat included), one with it sees the host, an in-container
 // write by root flips only that container, a non-root write is EPERM, `ctl set host` flips
-// everyone, and every value survives a daemon restart (issue 4).
+// everyone, and every value survives a daemon restart (docs/behaviour.md §3).
 func TestPodmanHookSwitches(t *testing.T) {
 	if _, err := exec.LookPath("podman"); err != nil {
 		t.Fatalf("podman: %v (make deps installs it)", err)

@@ -9,7 +9,7 @@ import (
 	"procfsd/cgroupview"
 )
 
-// Staleness bounds of the render path (README "Design notes", issue 6). Reads come in bursts
+// Staleness bounds of the render path (docs/read-path.md, "Staleness bounds"). Reads come in bursts
 // (a `top` refresh reads five files, eight threads of a JVM read meminfo together), and one
 // computation per container per bound serves the whole burst. Every bound is far below what a
 // reader can tell apart: `free` and `top` print memory in kB and CPU shares over seconds.

@@ -9,7 +9,7 @@
 // connection itself, its request loops and their journal belong to package fuseconn, which
 // feeds each request to a fuse.ProtocolServer over this package's rawFS and saves the INIT
 // request so that a successor process can replay it and carry on serving the same mount
-// (docs/behaviour.md §5, reference/handover.md). Serve (serve.go) runs one connection's life top to bottom.
+// (docs/behaviour.md §5.1, docs/restarts.md). Serve (serve.go) runs one connection's life top to bottom.
 //
 // # A request
 //

@@ -22,7 +22,7 @@ import (
 // mountForTest mounts a server for cfg on a temporary directory and unmounts it at cleanup. It
 // logs to the test unless cfg has a logger.
 // Mounting needs root and /dev/fuse; without them the test fails rather than skips, because a
-// green run that tested nothing would hide a broken machine (style.md §6.7).
+// green run that tested nothing would hide a broken machine.
 func mountForTest(t testing.TB, cfg Config) (*Server, string) {
 	t.Helper()
 	if cfg.ProcRoot == "" {

@@ -17,7 +17,7 @@ const (
 
 // node is one entry of the static tree. Its ID is the FUSE node ID the kernel caches: it never
 // changes between releases or processes, so a successor process can serve a connection its
-// predecessor opened (docs/behaviour.md §5, reference/handover.md). Add new files at the end with new IDs;
+// predecessor opened (docs/behaviour.md §5.1, docs/restarts.md). Add new files at the end with new IDs;
 // never renumber.
 type node struct {
 	id     uint64

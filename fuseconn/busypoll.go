@@ -15,12 +15,10 @@ import (
 // A reader of a procfsd file sends three requests one after another (OPEN, READ, READ at EOF),
 // each as soon as the answer to the one before wakes it. A server that sleeps between them must
 // itself be woken three times per read, and on a virtual machine whose idle CPUs halt, waking a
-// halted CPU is most of the cost of a request: a C reader (the way free, top and uptime read)
-// took 132 µs per open-read-close of the FUSE floor here with the loop sleeping in epoll, and
-// 48–50 µs with it polling for 20–50 µs first; 10 µs was too short to see the reader's next
-// request. In make bench, 20 and 30 µs cut procfsd's p50 alike (loadavg 112–121 µs → 88–91 µs),
-// and 20 µs cost less CPU: 2–4 % more per read than not polling, against 5–6 % (issue 6,
-// BENCHMARKS.md "Busy polling").
+// halted CPU is most of the cost of a request. Polling a few tens of µs first catches the
+// reader's next request (10 µs is too short to see it); 20 µs cuts latency as much as 30 µs for
+// less CPU (docs/read-path.md, "Busy polling where a request is certain"; figures in
+// BENCHMARKS.md, "Busy polling").
 const DefaultBusyPoll = 20 * time.Microsecond
 
 // busyPoller decides when the loop about to wait polls first, and for how long. The poll is a
@@ -65,10 +63,10 @@ func (b *busyPoller) arrived(op uint32) {
 }
 
 // poll reads fd until a request comes, the window passes or stop is set. Between tries it yields
-// the CPU, so that a client runnable on this CPU runs first: with eight readers on two CPUs, a
-// poll that did not yield raised the readers' p99 from about 330 µs to 1.4–2.2 ms here, and
-// one that yields to about 380 µs. On a contended CPU a yield may last a scheduler slice, after which the window is over
-// and the loop sleeps in epoll. It returns the last read's result, EAGAIN when nothing came.
+// the CPU, so that a client runnable on this CPU runs first: with more readers than CPUs, a
+// poll that does not yield takes the CPU from the very client whose request it waits for, and
+// the readers' tail latency multiplies (BENCHMARKS.md, "Busy polling"). On a contended CPU a
+// yield may last a scheduler slice, after which the window is over and the loop sleeps in epoll. It returns the last read's result, EAGAIN when nothing came.
 func (b *busyPoller) poll(fd int, in []byte, stop *atomic.Bool) (int, error) {
 	deadline := time.Now().Add(b.window)
 	for {

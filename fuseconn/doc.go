@@ -2,6 +2,6 @@
 // inherited descriptor (Adopt), the request loops that feed each request to a go-fuse
 // ProtocolServer and write its reply (Start), busy polling, the request journal, and crash
 // recovery of an adopted connection: INIT replayed, the requests a dead predecessor left in
-// flight answered, the rest resent by the kernel (Recover; docs/behaviour.md §5, reference/handover.md).
+// flight answered, the rest resent by the kernel (Recover; docs/behaviour.md §5.1, docs/crash-recovery.md).
 // The file system it serves is any fuse.RawFileSystem.
 package fuseconn

@@ -27,9 +27,9 @@ const (
 	inHeaderSize = 40
 	// maxBackground is how many background requests the kernel may have outstanding (INIT's
 	// max_background, default 12). Every close sends its RELEASE in the background, and the
-	// file's snapshot is held until it arrives: with 12, RELEASEs came at 12 per queue
-	// latency, far behind the closes on a busy node, and thousands of snapshots piled up
-	// (issue 6: RSS at 1000 containers).
+	// file's snapshot is held until it arrives: with 12, RELEASEs come at 12 per queue
+	// latency, far behind the closes on a busy node, and thousands of snapshots pile up
+	// (docs/read-path.md, "Four scheduler slots at least, 1024 background requests").
 	maxBackground = 1024
 )
 
@@ -54,8 +54,8 @@ func opcode(req []byte) uint32 {
 
 // Conn is one FUSE connection: the /dev/fuse descriptor of a mount and, once the kernel has
 // sent it, the INIT request that opened it. A successor process that inherits the descriptor
-// replays INIT into its own protocol server to recover the negotiated session (docs/behaviour.md §5,
-// reference/handover.md).
+// replays INIT into its own protocol server to recover the negotiated session (docs/behaviour.md §5.1,
+// docs/restarts.md).
 type Conn struct {
 	FD         int
 	Mountpoint string
@@ -126,15 +126,15 @@ func ProtocolOptions() *fuse.MountOptions {
 // One loop at a time waits for requests; the others wait as spares, parked goroutines that cost
 // nothing. A single waiter is the cheapest way through Go's runtime: every loop blocked in a
 // system call holds a scheduler slot that the runtime's monitor keeps taking back and handing
-// out again, waking threads to do it (issue 6; README "One reader at a time"). A request that
+// out again, waking threads to do it (docs/read-path.md, "One reader at a time, spares for slow
+// answers"). A request that
 // must wait for I/O (a cache miss: /proc, cgroup or Docker files) calls mayBlock first, which
 // wakes a spare to read in its place while no loop waits, so that one slow answer never holds
 // up the others; so does a loop that finds requests already queued three times in a row (a
 // backlog). Reads do not block, so any number of loops may read while requests are queued: a
 // woken loop keeps reading and answering until it finds the queue empty, and only then, if
-// another loop already waits, becomes a spare again (parking it after every answer cost a
-// thread hand-off per request under load: with eight readers, against a floor served the old
-// way, procfsd's throughput went from 0.80–0.97 of the floor's to 0.85–1.02).
+// another loop already waits, becomes a spare again (parking it after every answer would cost
+// a thread hand-off per request under load).
 //
 // The descriptor is non-blocking, and an idle reader waits in epoll on it and on an eventfd, so
 // stop can end the loops at a request boundary: it sets stopping and signals the eventfd; each

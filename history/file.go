@@ -56,8 +56,8 @@ func (s *Store) writeHistory() error {
 }
 
 // encodeHistory writes h as JSON one container at a time, so that saving never holds the whole
-// encoding (issue 6: at 1000 containers json.Marshal of the whole history allocated 4 MB every
-// interval, and the garbage collector's goal, hence the daemon's RSS, grew with it).
+// encoding: marshalling the whole history of many containers at once allocates megabytes every
+// interval, and the garbage collector's goal, hence the daemon's RSS, grows with it.
 func encodeHistory(w io.Writer, h History) error {
 	saved, err := json.Marshal(h.Saved)
 	if err != nil {

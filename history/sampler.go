@@ -25,7 +25,7 @@ func (s *Store) SampleLoads(ctx context.Context) {
 		s.sampleOnce(now)
 		s.cgroups.Prune()
 		// A pass longer than the interval skips the next tick, and every load average goes a
-		// whole interval without a sample (issue 6: at most two intervals old).
+		// whole interval without a sample (docs/read-path.md, "The load sampler").
 		if took := time.Since(now); took > s.cfg.Interval/2 {
 			s.log.Warn("load sampling pass took over half the interval", zap.Duration("took", took),
 				zap.Duration("interval", s.cfg.Interval))
@@ -51,8 +51,8 @@ func every(ctx context.Context, interval time.Duration, f func(now time.Time)) {
 func (s *Store) sampleOnce(now time.Time) {
 	// In ID order, not the map's random one: each container then sits at about the same point
 	// of every pass, and the time between its samples stays near the interval even when a
-	// pass takes seconds on a loaded node (issue 6: every load average at most two intervals
-	// old).
+	// pass takes seconds on a loaded node (docs/read-path.md, "The load sampler": every load
+	// average at most two intervals old).
 	type entry struct {
 		id string
 		st *State
@@ -62,7 +62,7 @@ func (s *Store) sampleOnce(now time.Time) {
 	slices.SortFunc(order, func(a, b entry) int { return strings.Compare(a.id, b.id) })
 	// A few workers, each over a contiguous run of that order: counting threads is system
 	// calls, and on a node whose CPUs are busy one thread gets one thread's share of them, so
-	// a pass over 1000 containers took seconds (issue 6).
+	// one thread's pass over a thousand containers takes seconds.
 	workers := min(samplers, len(order))
 	var wg sync.WaitGroup
 	cpu := make([]time.Duration, workers)
@@ -106,7 +106,7 @@ func (s *Store) sampleContainer(id string, st *State, now time.Time) {
 	}
 	// A sampled container proves it exists by its count, or by its run time when idle
 	// (cgroupview.ActiveSince); only the others (and a failed count) pay a separate check
-	// (issue 6: sampling stays cheap at 1000 containers).
+	// (sampling stays cheap at a thousand containers).
 	sampled := st.HasLoad() && now.Sub(time.Unix(0, st.lastRead.Load())) <= idleAfter
 	var active cgroupview.Activity
 	var err error

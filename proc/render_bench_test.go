@@ -8,8 +8,8 @@ import (
 	"procfsd/cgroupview"
 )
 
-// Benchmarks of the renderers on the fixture hosts (issue 6: a handful of allocations per
-// rendered file at most). w is reused as the server reuses nothing: each iteration starts from
+// Benchmarks of the renderers on the fixture hosts (a handful of allocations per
+// rendered file at most: docs/read-path.md). w is reused as the server reuses nothing: each iteration starts from
 // an empty buffer of the final size, so the figures are the renderer's own allocations.
 func benchRender(b *testing.B, render func(w *bytes.Buffer) error) {
 	var w bytes.Buffer

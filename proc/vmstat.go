@@ -73,7 +73,7 @@ func RenderVmstat(w *bytes.Buffer, host []byte, m cgroupview.Memory, pageSize ui
 	limit := m.Limit / pageSize
 	return rewriteKV(w, host, "vmstat", 0, func(key []byte, hostVal uint64) (uint64, bool) {
 		// Gauges are the "nr_" keys, event counters the others: one map lookup per line, not
-		// two (about 180 lines; issue 6).
+		// two (about 180 lines).
 		if !bytes.HasPrefix(key, []byte("nr_")) {
 			v, ok := m.Stat[string(key)]
 			return v, ok

@@ -74,7 +74,7 @@ func Open(cfg Config) (*Board, error) {
 
 // load loads the persisted switches from --state-dir and picks the mode: a native
 // kernel when one is detected (docs/behaviour.md §3). A state file that cannot be used is moved aside with
-// one log line and the defaults apply; it never stops the daemon (issue 4).
+// one log line and the defaults apply; it never stops the daemon (docs/behaviour.md §3).
 func (b *Board) load() error {
 	if b.cfg.Kernel == nil && DetectNative(b.cfg.ProcRoot) {
 		b.cfg.Kernel = &TKernel{ProcRoot: b.cfg.ProcRoot, CgroupRoot: b.cfg.CgroupRoot, Helper: b.cfg.NativeHelper}
@@ -89,7 +89,7 @@ func (b *Board) load() error {
 	if err := os.MkdirAll(b.cfg.StateDir, 0o700); err != nil {
 		return fmt.Errorf("create state dir: %w", err)
 	}
-	// The socket and state are root's only (issue 4); tighten a directory made by someone else.
+	// The socket and state are root's only (docs/behaviour.md §5.4); tighten a directory made by someone else.
 	if err := os.Chmod(b.cfg.StateDir, 0o700); err != nil {
 		return fmt.Errorf("create state dir: %w", err)
 	}

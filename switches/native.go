@@ -13,7 +13,7 @@ import (
 
 // Kernel drives a kernel that virtualizes /proc itself: TencentOS Server 2.4's
 // kernel.stats_isolated and kernel.container_stats_isolated (docs/behaviour.md §3,
-// reference/tkernel.md §4). Behind an interface so the server is tested with fakes.
+// TencentOS-kernel's kernel/sysctl.c). Behind an interface so the server is tested with fakes.
 type Kernel interface {
 	// HostIsolated reads kernel.stats_isolated.
 	HostIsolated() (bool, error)
@@ -35,7 +35,7 @@ const (
 var nativeControllers = []string{"memory", "cpuset", "cpuacct", "blkio"}
 
 // DetectNative reports whether the kernel under procRoot has both sysctls. Features are probed,
-// not versions: uname does not name tlinux reliably (reference/tkernel.md §4). TK4 (5.4) has
+// not versions: uname does not name tlinux reliably. TK4 (5.4) has
 // kernel.container_cpuquota_aware but not these, so it is not native.
 func DetectNative(procRoot string) bool {
 	for _, p := range []string{sysctlHost, sysctlContainer} {

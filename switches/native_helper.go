@@ -18,7 +18,7 @@ import (
 // It moves itself into each named v1 cgroup (writing "0" to cgroup.procs moves the writer,
 // cgroup_procs_write() in kernel/cgroup/cgroup-v1.c), checks in /proc/self/cgroup that it is
 // there, and writes the value to the sysctl, which the kernel applies to the writer's cgroups
-// (proc_stats_isolated(), reference/tkernel.md §1). It prints the cgroups it wrote from.
+// (proc_stats_isolated() in TencentOS-kernel). It prints the cgroups it wrote from.
 func RunNativeHelper(args []string, stdout io.Writer) error {
 	fl := flag.NewFlagSet("native-helper", flag.ContinueOnError)
 	fl.SetOutput(io.Discard)

@@ -24,7 +24,7 @@ func TestDetectNative(t *testing.T) {
 	}{
 		{nativeProc, true},
 		{hostProc, false},
-		{half, false}, // stats_isolated alone: not the 4.14 feature (reference/tkernel.md §4)
+		{half, false}, // stats_isolated alone: not the 4.14 feature
 		{dirs, false},
 		{"/proc", false}, // this machine's kernel is not a TencentOS 2.4 one
 	} {

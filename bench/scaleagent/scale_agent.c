@@ -1,4 +1,4 @@
-// scale-agent: the init of one container of the benchmark's scale run (bench/scale.go, issue 6).
+// scale-agent: the init of one container of the benchmark's scale run (bench/scale.go).
 // It is C, not Go, because 1000 of them share two CPUs with the daemons they measure: Go inits
 // there spent a third of the machine on their runtimes (sysmon retaking scheduler slots from
 // threads blocked in FUSE reads), so readings came seconds late and the run measured itself.

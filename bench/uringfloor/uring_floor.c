@@ -1,6 +1,6 @@
 // uring-floor: the benchmark's FUSE floor (one constant direct-I/O file, "file") answered over
 // FUSE-over-io_uring (Linux 6.14+, fuse.enable_uring=Y) instead of /dev/fuse read and write, so
-// that make bench measures what that transport would give procfsd (issue 6). A prototype for
+// that make bench measures what that transport would give procfsd. A prototype for
 // measurement only: procfsd itself does not speak io_uring yet (BENCHMARKS.md "FUSE over
 // io_uring").
 //

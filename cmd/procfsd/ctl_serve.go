@@ -7,7 +7,7 @@ import (
 	"procfsd/fs"
 )
 
-// switchFlags are serve's flags for the switches (issue 4), registered from here so serve.go
+// switchFlags are serve's flags for the switches (docs/behaviour.md §3), registered from here so serve.go
 // stays small.
 type switchFlags struct {
 	dockerRoot string

@@ -228,10 +228,10 @@ const minProcs = 4
 
 // setMinProcs raises GOMAXPROCS to minProcs on a node with fewer CPUs, unless the environment
 // sets it. Each slot runs one thread of Go code at a time; with two on a 2-CPU node whose CPUs
-// are busy, the load sampler and the request loops, which make many short system calls, waited
-// for a slot, and 152 of 1000 containers' load averages went more than two intervals unchanged
-// in one scale run; with four, 4 to 50 (LXCFS: 67 to 71), at the same memory but about 15 %
-// more CPU per read (issue 6, BENCHMARKS.md "Scheduler slots").
+// are busy, the load sampler and the request loops, which make many short system calls, wait
+// for a slot, and many containers' load averages go more than two intervals without a sample.
+// Four slots keep them fresh at the same memory for somewhat more CPU per read (docs/read-path.md,
+// "Four scheduler slots at least, 1024 background requests"; figures in BENCHMARKS.md).
 func setMinProcs() {
 	if os.Getenv("GOMAXPROCS") == "" && runtime.GOMAXPROCS(0) < minProcs {
 		runtime.GOMAXPROCS(minProcs)

@@ -12,7 +12,7 @@ export PROCFSD_BIN=/usr/local/bin/procfsd PROCFSD_E2E_ROOTFS=/opt/rootfs PROCFSD
 src=/opt/procfsd-src
 rm -rf "$src"
 cp -a "$PROCFSD_VM_SHARE/src" "$src" && mkdir -p "$src/e2e" && cd "$src/e2e" || exit 1
-# Under emulation only the core suite runs here (issue 3: the v2 formulas in real containers,
+# Under emulation only the core suite runs here (the v2 formulas in real containers,
 # the tree's semantics, faults): the handover stress test (20 containers, 70 restarts) and the
 # switch/hook suites take over 7 minutes each at TCG speed and are proven on the host and, for
 # the unit and hooks.d entry, by the systemd and podman guest suites.
