@@ -28,12 +28,14 @@ type handoverState struct {
 	Snapshots [][]byte `json:"snapshots,omitempty"`
 }
 
-// handleState is one open file: everything the successor needs to continue its snapshot.
+// handleState is one open file: everything the successor needs to continue its snapshot. The
+// JSON names are the handover format, read by a successor of another version: they stay as they
+// are whatever the Go names.
 type handleState struct {
 	Fh        uint64                `json:"fh"`
 	Node      uint64                `json:"node"`
-	Pid       int                   `json:"pid"`
-	Uid       uint32                `json:"uid"`
+	PID       int                   `json:"pid"`
+	UID       uint32                `json:"uid"`
 	Container *cgroupview.Container `json:"container,omitempty"`
 	// Data is the snapshot, from a predecessor that wrote each file's own; Snap is 1 + its
 	// index in Snapshots, or 0 for none.
@@ -49,7 +51,7 @@ func (s *Server) ExportHandover(conn *fuseconn.Conn) ([]byte, error) {
 	index := map[*snap]int{}
 	s.handles.each(func(fh uint64, h *handle) {
 		h.mu.Lock()
-		hs := handleState{Fh: fh, Node: h.node.id, Pid: h.pid, Uid: h.uid, Container: h.container, Size: h.size}
+		hs := handleState{Fh: fh, Node: h.node.id, PID: h.pid, UID: h.uid, Container: h.container, Size: h.size}
 		if sn := h.snap; sn != nil {
 			if index[sn] == 0 {
 				st.Snapshots = append(st.Snapshots, sn.data)
@@ -81,7 +83,7 @@ func (s *Server) ImportHandover(data []byte) ([]byte, error) {
 		if n == nil {
 			continue // a node this version no longer has; its READs answer ENOENT
 		}
-		h := &handle{node: n, pid: hs.Pid, uid: hs.Uid, container: hs.Container}
+		h := &handle{node: n, pid: hs.PID, uid: hs.UID, container: hs.Container}
 		if s.handles.put(hs.Fh, h) != h {
 			continue
 		}

@@ -301,7 +301,7 @@ func TestSnapshotsHandoverDataPerFile(t *testing.T) {
 	v0 := version(0)
 	st := handoverState{NextHandle: 10}
 	for fh := range uint64(3) {
-		st.Handles = append(st.Handles, handleState{Fh: fh + 1, Node: n.id, Pid: 101, Container: snapA, Data: v0})
+		st.Handles = append(st.Handles, handleState{Fh: fh + 1, Node: n.id, PID: 101, Container: snapA, Data: v0})
 	}
 	state, err := json.Marshal(&st)
 	if err != nil {
