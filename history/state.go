@@ -63,8 +63,6 @@ type containerStates struct {
 	replaced func(id string)
 }
 
-func (cs *containerStates) init() {}
-
 // get returns c's state, creating it on first sight.
 func (cs *containerStates) get(c *cgroupview.Container) *State {
 	v, ok := cs.m.Load(c.ID)
