@@ -156,7 +156,8 @@ func startProcfsd(o options, dir, name string) (*daemon, error) {
 	return startDaemon(dir, name, mnt, filepath.Join(mnt, "proc/%s"), filepath.Join(mnt, "proc/meminfo"), o.pinned(argv...)...)
 }
 
-// startLxcfs runs LXCFS as the issue asks: loadavg on (-l) and the CFS CPU view.
+// startLxcfs runs LXCFS as it is deployed to compare with procfsd: loadavg on (-l) and the CFS
+// CPU view.
 func startLxcfs(o options, dir, name string) (*daemon, error) {
 	mnt := filepath.Join(dir, name)
 	return startDaemon(dir, name, mnt, filepath.Join(mnt, "proc/%s"), filepath.Join(mnt, "proc/meminfo"),

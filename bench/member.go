@@ -14,7 +14,8 @@ import (
 // machine) still spans about three, and a load average sampled on time changes at least twice.
 const holdFor = 20 * time.Second
 
-// staleAfter is the bound: a load average at most two intervals old.
+// staleAfter is the scale run's bound (BENCHMARKS.md, "Targets"): a load average at most two
+// intervals old.
 const staleAfter = 10 * time.Second
 
 // memberWarmup is how long a container waits after the start signal before it reads.

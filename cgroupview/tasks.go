@@ -111,8 +111,8 @@ func (r *Reader) countStates(tids []int) (a Activity, alive int) {
 // threadState returns field 3 of the thread's own stat: <procRoot>/<tid>/task/<tid>/stat on a
 // procfs. <procRoot>/<tid>/stat is the thread group's view (fs/proc/base.c proc_tgid_stat:
 // do_task_stat with whole set), which walks every thread of the group to sum their counters,
-// so that counting the n threads of one process read n² threads: a container of 8000
-// threads cost the load sampler a third of a CPU at a 1 s interval. The task entry
+// so that counting the n threads of one process would read n² threads (docs/read-path.md,
+// "The load sampler"). The task entry
 // (proc_tid_stat) reads the one thread. A tree that is not a procfs (tests) has <tid>/stat
 // only.
 func (r *Reader) threadState(tid int) (byte, error) {

@@ -132,8 +132,7 @@ func minQuota(a, b float64) float64 {
 // scheduler charges exactly at every switch; usage_all and cpuacct.stat only give the
 // user/system ratio, because their columns come from the per-tick cpustat samples (kernel
 // kernel/sched/cpuacct.c, cpuacct_cpuusage_read) and drift from the total by several percent
-// over seconds (measured here: usage_all +204.8 ticks vs usage +201.5 in 4 s), which would break
-// docs/behaviour.md §2.3's 2% bound. usage_all is missing before 4.7; cpuacct.stat is used instead.
+// over seconds, which would break docs/behaviour.md §2.3's 2% bound. usage_all is missing before 4.7; cpuacct.stat is used instead.
 func readCPUUsageV1(l loc, buf *[]byte) (user, system uint64, err error) {
 	dir := l.dir()
 	total, err := readUint(dir+"/cpuacct.usage", buf)

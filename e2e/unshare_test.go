@@ -14,7 +14,7 @@ import (
 	"time"
 )
 
-// TestUnshareContainers is the real-world check: two containers made by hand, A with
+// TestUnshareContainers is the real-world check of docs/behaviour.md §2: two containers made by hand, A with
 // 256 MiB, one CPU and a 0.5 CPU quota, B with 1 GiB and two CPUs whose commands run in a nested
 // cgroup, and the programs people actually run inside them.
 func TestUnshareContainers(t *testing.T) {

@@ -19,8 +19,8 @@ import (
 // EOF, and gets the smaller share. Past a budget a later offset is rendered afresh, as the
 // kernel's seq_file does for a read at a position it did not stop at (traverse in
 // fs/seq_file.c): such a reader may see a torn file, instead of the daemon growing by a
-// snapshot for every file held open (3.5 KB each on average: 57,000 files held open took it
-// from 11 to 212 MB). Because each container has its own budget, the files one container holds
+// snapshot for every file held open, a few KB each (docs/read-path.md, "What an open file
+// costs"). Because each container has its own budget, the files one container holds
 // open can only cost its own readers their snapshots; callers in the host PID namespace are one
 // group. A normal container keeps a few hundred files of a few KB open at most: far below its
 // budget. The backstop is what 16 containers at their budgets hold.

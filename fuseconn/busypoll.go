@@ -66,7 +66,8 @@ func (b *busyPoller) arrived(op uint32) {
 // the CPU, so that a client runnable on this CPU runs first: with more readers than CPUs, a
 // poll that does not yield takes the CPU from the very client whose request it waits for, and
 // the readers' tail latency multiplies (BENCHMARKS.md, "Busy polling"). On a contended CPU a
-// yield may last a scheduler slice, after which the window is over and the loop sleeps in epoll. It returns the last read's result, EAGAIN when nothing came.
+// yield may last a scheduler slice, after which the window is over and the loop sleeps in
+// epoll. It returns the last read's result, EAGAIN when nothing came.
 func (b *busyPoller) poll(fd int, in []byte, stop *atomic.Bool) (int, error) {
 	deadline := time.Now().Add(b.window)
 	for {

@@ -269,9 +269,9 @@ func (l *Loops) loop(conn *Conn, ps *fuse.ProtocolServer, j *Journal, slot journ
 		// answers them (under load, or while other processes hold the CPU): a spare reads
 		// beside this loop, and the load gets several threads, as it needs. One queued
 		// request is common with a single client (its RELEASE, sent asynchronously, and its
-		// next OPEN arrive together), so it takes three in a row. Before, the request a loop had
-		// waited for counted as the first, and a lone client reading back to back woke a spare
-		// on every read, which then took the waiting role without the first loop's prediction of
+		// next OPEN arrive together), so it takes three in a row. The request a loop waited
+		// for does not count: else a lone client reading back to back would wake a spare on
+		// every read, which would take the waiting role without the first loop's prediction of
 		// what comes next (busypoll.go).
 		if queued++; queued >= 3 {
 			l.MayBlock()

@@ -14,8 +14,8 @@ import (
 )
 
 // DefaultLoadavgBudget is the share of one CPU the load sampler may use (--loadavg-budget):
-// a count reads /proc/<tid>/stat for every thread of a container, and a container of 8000
-// sleeping threads alone cost a third of a CPU at a 1 s interval.
+// a count reads /proc/<tid>/stat for every thread of a container, and a container of thousands
+// of sleeping threads alone can take a good share of a CPU at a 1 s interval.
 const DefaultLoadavgBudget = 0.05
 
 // maxEvery bounds how rarely a container is counted: at most every maxEvery intervals, even

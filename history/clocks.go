@@ -26,10 +26,10 @@ import (
 // ID's hash, a sequence number, the container as JSON and the clock in binary; a write goes to
 // the older copy. A torn write (the process killed mid-copy, which a page fault on the mapping
 // can stretch to milliseconds) fails its checksum, and the other copy, the last whole write,
-// is read instead: with one copy the container fell back to the history file, older than what
-// readers had seen (TestHandoverSupervisedUnderLoad: cpu user went back by a few ticks). Only
-// when every slot is taken does a container share its home slot, which costs the two only the
-// fallback to the history file. At start the slots of containers whose cgroup is gone are
+// is read instead: with one copy the container would fall back to the history file, older than
+// what readers have seen, and cpu user could go back by a few ticks (docs/history.md,
+// "clocks2, the clock journal"). Only when every slot is taken does a container share its home
+// slot, which costs the two only the fallback to the history file. At start the slots of containers whose cgroup is gone are
 // freed (prune).
 const (
 	clockJournalName  = "clocks2" // "clocks" held one copy per slot (removed at open)

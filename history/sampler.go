@@ -25,7 +25,7 @@ func (s *Store) SampleLoads(ctx context.Context) {
 		s.sampleOnce(now)
 		s.cgroups.Prune()
 		// A pass longer than the interval skips the next tick, and every load average goes a
-		// whole interval without a sample (docs/read-path.md, "The load sampler").
+		// whole interval without a sample (docs/behaviour.md §2.4: at most two intervals old).
 		if took := time.Since(now); took > s.cfg.Interval/2 {
 			s.log.Warn("load sampling pass took over half the interval", zap.Duration("took", took),
 				zap.Duration("interval", s.cfg.Interval))
@@ -51,8 +51,8 @@ func every(ctx context.Context, interval time.Duration, f func(now time.Time)) {
 func (s *Store) sampleOnce(now time.Time) {
 	// In ID order, not the map's random one: each container then sits at about the same point
 	// of every pass, and the time between its samples stays near the interval even when a
-	// pass takes seconds on a loaded node (docs/read-path.md, "The load sampler": every load
-	// average at most two intervals old).
+	// pass takes seconds on a loaded node (docs/behaviour.md §2.4: every load average at most two
+	// intervals old).
 	type entry struct {
 		id string
 		st *State

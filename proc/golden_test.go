@@ -43,7 +43,7 @@ var goldenCases = []goldenCase{
 		why: "a 1 TiB limit on a 24 GiB host is capped at host MemTotal",
 		mem: v2Memory(1<<40, 200*mib)},
 	{name: "usage-over-limit", host: smallHost, files: []string{"meminfo"},
-		why: "usage above the limit gives MemFree 0 (LXCFS underflows, issue #389) and MemAvailable ≤ MemTotal",
+		why: "usage above the limit gives MemFree 0 (LXCFS underflows, lxc/lxcfs#389) and MemAvailable ≤ MemTotal",
 		mem: v2Memory(128*mib, 200*mib)},
 	{name: "swap-v2", host: largeHost, files: []string{"meminfo", "swaps", "vmstat"},
 		why: "v2 memory.swap.max 2 GiB, 512 MiB used: SwapTotal/SwapFree and one virtual swaps line in the host's double-tab style",

@@ -31,7 +31,7 @@ func nextLine(b []byte) (line, rest []byte) {
 // parseKV parses one line without its newline. cause is empty on success.
 func parseKV(line []byte) (kv kvLine, cause string) {
 	// A byte loop, not bytes.IndexAny, which builds its set on every call: parseKV runs once per
-	// line of meminfo and vmstat, and IndexAny was 40 % of rendering vmstat.
+	// line of meminfo and vmstat, and IndexAny's set building would dominate rendering vmstat.
 	end := 0
 	for end < len(line) && line[end] != ':' && line[end] != ' ' && line[end] != '\t' {
 		end++

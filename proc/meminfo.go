@@ -12,7 +12,7 @@ import (
 // line for line and only the lines the memory cgroup accounts are replaced:
 //
 //	MemTotal     = min(limit, host MemTotal)       (an unlimited cgroup sees the host's RAM)
-//	MemFree      = max(0, MemTotal − usage)        (LXCFS underflows here, issue #389)
+//	MemFree      = max(0, MemTotal − usage)        (LXCFS underflows here, lxc/lxcfs#389)
 //	MemAvailable = min(MemTotal, MemFree + active_file + inactive_file + slab_reclaimable)
 //	Buffers, SwapCached = 0                        (no per-cgroup figure exists)
 //	the rest     = memory.stat by exact key        (LXCFS's prefix matching zeroes Mapped, Dirty
@@ -20,8 +20,8 @@ import (
 //
 // A key that memory.stat lacks on the running kernel (v1 has no slab counters, old kernels no
 // anon_thp) shows 0, as the kernel's own cgroup-aware meminfo and LXCFS do. Keeping the host's
-// line instead misleads: free(1) adds SReclaimable to buff/cache, so an idle v1 container showed
-// the host's 160 MB of slab as its own cache. MemAvailable likewise counts a missing term as 0.
+// line instead misleads: free(1) adds SReclaimable to buff/cache, so an idle v1 container would show
+// the host's slab as its own cache. MemAvailable likewise counts a missing term as 0.
 
 // meminfoWidth is the width of show_val_kb's value field (seq_put_decimal_ull_width(…, 8)).
 const meminfoWidth = 8

@@ -9,8 +9,8 @@ import (
 )
 
 // Files that something besides the kernel writes are read with a bound, so that a damaged or
-// hostile file costs a log line, not the daemon: a config.v2.json pointing at /dev/zero once
-// took it to 928 MB in two seconds and the OOM killer, and every container then read ENOTCONN.
+// hostile file costs a log line, not the daemon: a config.v2.json pointing at /dev/zero would
+// grow it until the OOM killer ends it, and every container would then read ENOTCONN.
 // Each bound is far above the largest file procfsd or the engine
 // writes; over it, the caller logs once and falls back (defaults, the host file).
 const (
