@@ -39,9 +39,10 @@ var scaleFiles = []string{"loadavg", "meminfo"}
 
 // scale runs o.containers containers at once against procfsd, then against LXCFS, each daemon
 // started afresh and alone: o.scaleFor of reading, then 15 s with no reads, during which only
-// the loadavg sampler works. Alone, because on this machine LXCFS forks for nearly every read
-// at 1000 containers (its container-init cache fails its /proc/<pid> ctime check), which
-// saturates both CPUs; side by side, that would be procfsd's figures too.
+// the loadavg sampler works. Alone, because LXCFS can fork for nearly every read at 1000
+// containers (when its container-init cache fails its /proc/<pid> ctime check, as on the test
+// machines: BENCHMARKS.md), which saturates both CPUs; side by side, that would be procfsd's
+// figures too.
 func scale(o options, top, self, dir string, rep *report, start func(*daemon, error) (*daemon, error)) error {
 	for _, x := range []struct {
 		name, key string

@@ -19,8 +19,8 @@ const (
 	maxPidfds = 4096
 )
 
-// resolveCache maps a host PID (TID) to its resolved container. An entry is only returned for
-// the same process (docs/behaviour.md §2.1: an entry never outlives its process, even when the PID is
+// resolveCache maps a host PID (TID) to its resolved container. An entry is only returned for the
+// same process (docs/behaviour.md §2.1: an entry never outlives its process, even when the PID is
 // reused) and while younger than ttl. The same process is proven one of two ways:
 //   - a pidfd opened when the entry was made (pidfds: procRoot is the daemon's own /proc): a
 //     pidfd pins the process, not the number, and pidfd_send_signal(0) fails with ESRCH once

@@ -2,8 +2,8 @@ package cgroupview
 
 import "fmt"
 
-// CPU returns the container's CPU view (docs/behaviour.md §2.3): effective cpuset, quota as the minimum over
-// the cgroup and its ancestors, and total user/system time.
+// CPU returns the container's CPU view (docs/behaviour.md §2.3): effective cpuset, quota as the
+// minimum over the cgroup and its ancestors, and total user/system time.
 func (r *Reader) CPU(c *Container) (CPU, error) {
 	buf := getBuf()
 	defer putBuf(buf)

@@ -21,12 +21,12 @@
 //
 // # Reading a container
 //
-// Memory, CPU, Tasks, IO and Pressure each read only the few files their view needs, in
-// sequence, with small reads that never stat (cgroupfs and procfs report sizes of 0 or 4096).
-// Limits are minima over the cgroup and every ancestor, because a Kubernetes pod or a systemd
-// slice may carry the limit while the container's own cgroup says "max" (docs/behaviour.md §2.2, §2.3).
-// A file that cannot be read or parsed is an error, never a zero. "No limit" in any spelling
-// (v2 "max", v1 PAGE_COUNTER_MAX, a CFS quota of -1) is Unlimited, produced in parseLimit only.
+// Memory, CPU, Tasks, IO and Pressure each read only the few files their view needs, in sequence,
+// with small reads that never stat (cgroupfs and procfs report sizes of 0 or 4096). Limits are
+// minima over the cgroup and every ancestor, because a Kubernetes pod or a systemd slice may carry
+// the limit while the container's own cgroup says "max" (docs/behaviour.md §2.2, §2.3). A file that
+// cannot be read or parsed is an error, never a zero. "No limit" in any spelling (v2 "max", v1
+// PAGE_COUNTER_MAX, a CFS quota of -1) is Unlimited, produced in parseLimit only.
 //
 // On hybrid hosts a controller mounted as v1 is read as v1; every other controller, and PSI,
 // is read from the unified hierarchy (docs/behaviour.md §2.1).

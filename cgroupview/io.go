@@ -7,8 +7,8 @@ import (
 	"sort"
 )
 
-// IO returns the container's block I/O per device (docs/behaviour.md §2.5): v2 io.stat, or the v1 blkio
-// recursive counters. ErrNoData when the cgroup exposes neither.
+// IO returns the container's block I/O per device (docs/behaviour.md §2.5): v2 io.stat, or the v1
+// blkio recursive counters. ErrNoData when the cgroup exposes neither.
 func (r *Reader) IO(c *Container) (IO, error) {
 	l, err := r.locate(c, "blkio")
 	if err != nil {

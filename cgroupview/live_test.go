@@ -300,9 +300,9 @@ func TestLiveResolveSelf(t *testing.T) {
 	}
 }
 
-// TestLivePIDNamespace runs `unshare --pid --fork --mount-proc` in the test cgroup and moves
-// the namespace's grandchild (a sleep) into a nested child cgroup: Resolve of the grandchild
-// must find the namespace's init and give the init's cgroup (docs/behaviour.md §2.1). Both init finders are
+// TestLivePIDNamespace runs `unshare --pid --fork --mount-proc` in the test cgroup and moves the
+// namespace's grandchild (a sleep) into a nested child cgroup: Resolve of the grandchild must find
+// the namespace's init and give the init's cgroup (docs/behaviour.md §2.1). Both init finders are
 // checked against the known answer, which also proves NS_GET_TGID_FROM_PIDNS on this kernel.
 func TestLivePIDNamespace(t *testing.T) {
 	requireLiveV1(t)
@@ -507,9 +507,9 @@ func BenchmarkCPUV1(b *testing.B) {
 	}
 }
 
-// TestLiveV1NestedMemoryLimit: a process in a nested cgroup whose parent has the smaller memory
-// and memsw limits sees the parent's (docs/behaviour.md §2.2: the minimum over the ancestors), read from
-// memory.stat's hierarchical limits on this kernel.
+// TestLiveV1NestedMemoryLimit: a process in a nested cgroup whose parent has the smaller memory and
+// memsw limits sees the parent's (docs/behaviour.md §2.2: the minimum over the ancestors), read
+// from memory.stat's hierarchical limits on this kernel.
 func TestLiveV1NestedMemoryLimit(t *testing.T) {
 	requireLiveV1(t)
 	cg := newLiveCgroup(t)

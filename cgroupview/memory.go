@@ -2,8 +2,8 @@ package cgroupview
 
 import "fmt"
 
-// Memory returns the container's memory view (docs/behaviour.md §2.2): the limit as the minimum over the
-// container cgroup and all its ancestors, usage, swap and memory.stat with v2 key names.
+// Memory returns the container's memory view (docs/behaviour.md §2.2): the limit as the minimum
+// over the container cgroup and all its ancestors, usage, swap and memory.stat with v2 key names.
 func (r *Reader) Memory(c *Container) (Memory, error) {
 	l, err := r.locate(c, "memory")
 	if err != nil {

@@ -33,8 +33,8 @@ func (m Mode) String() string {
 	return "unavailable"
 }
 
-// v1Controllers are the v1 controllers a container view reads (docs/behaviour.md §2.2–2.5). Others (devices,
-// freezer, name=systemd, ...) are never looked at.
+// v1Controllers are the v1 controllers a container view reads (docs/behaviour.md §2.2–2.5). Others
+// (devices, freezer, name=systemd, ...) are never looked at.
 var v1Controllers = []string{"memory", "cpu", "cpuacct", "cpuset", "blkio", "pids"}
 
 // DetectMode reports the cgroup layout under cgroupRoot. Like containerd's cgroups.Mode it goes

@@ -130,8 +130,9 @@ func (r *Reader) Exists(c *Container) bool {
 	return err == nil && fi.IsDir()
 }
 
-// Pressure returns the raw <resource>.pressure file ("cpu", "memory" or "io") of the container's
-// v2 cgroup (docs/behaviour.md §2.5), ErrNoData when there is none (v1-only hosts, kernels without PSI).
+// Pressure returns the raw <resource>.pressure file ("cpu", "memory" or "io") of the container's v2
+// cgroup (docs/behaviour.md §2.5), ErrNoData when there is none (v1-only hosts, kernels without
+// PSI).
 func (r *Reader) Pressure(c *Container, resource string) ([]byte, error) {
 	switch resource {
 	case "cpu", "memory", "io":
@@ -153,8 +154,8 @@ func (r *Reader) Pressure(c *Container, resource string) ([]byte, error) {
 	return b, nil
 }
 
-// Prune drops the cached resolutions that have expired, closing the pidfds they hold. Puts
-// sweep too, but only while readers keep coming: the daemon calls Prune on a timer so that a
-// quiet spell after a burst of short-lived readers holds no descriptors (docs/behaviour.md §2.1: an entry
-// never outlives its process by more than the cache's lifetime).
+// Prune drops the cached resolutions that have expired, closing the pidfds they hold. Puts sweep
+// too, but only while readers keep coming: the daemon calls Prune on a timer so that a quiet spell
+// after a burst of short-lived readers holds no descriptors (docs/behaviour.md §2.1: an entry never
+// outlives its process by more than the cache's lifetime).
 func (r *Reader) Prune() { r.resolved.prune(r.now()) }

@@ -156,8 +156,9 @@ func fnv1a(h uint64, b []byte) uint64 {
 	return h
 }
 
-// containerRoot applies docs/behaviour.md §2.1 to one controller: the init's cgroup without a trailing
-// "/init.scope" when that is the caller's cgroup or an ancestor of it, else the caller's own.
+// containerRoot applies docs/behaviour.md §2.1 to one controller: the init's cgroup without a
+// trailing "/init.scope" when that is the caller's cgroup or an ancestor of it, else the caller's
+// own.
 func containerRoot(own, init string) string {
 	if init == "" {
 		return own

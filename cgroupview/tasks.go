@@ -8,10 +8,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Tasks counts the threads of the container's cgroup and all its descendants (docs/behaviour.md §2.4): v1
-// "tasks" files of the cpu hierarchy (else pids, memory), v2 "cgroup.threads". Each thread's
-// state is field 3 of <procRoot>/<tid>/stat; threads that exit during the scan are skipped.
-// LastPID is the innermost NSpid of the highest host TID.
+// Tasks counts the threads of the container's cgroup and all its descendants (docs/behaviour.md
+// §2.4): v1 "tasks" files of the cpu hierarchy (else pids, memory), v2 "cgroup.threads". Each
+// thread's state is field 3 of <procRoot>/<tid>/stat; threads that exit during the scan are
+// skipped. LastPID is the innermost NSpid of the highest host TID.
 func (r *Reader) Tasks(c *Container) (Tasks, error) {
 	buf := getBuf()
 	defer putBuf(buf)
@@ -64,8 +64,8 @@ func (r *Reader) newestPID(tids []int, buf *[]byte) int {
 	return 0
 }
 
-// Activity is what a load average samples (docs/behaviour.md §2.4): the container's runnable (state R) and
-// uninterruptible (state D) threads.
+// Activity is what a load average samples (docs/behaviour.md §2.4): the container's runnable (state
+// R) and uninterruptible (state D) threads.
 type Activity struct {
 	Running int
 	Blocked int
@@ -209,10 +209,10 @@ func (r *Reader) runTime(c *Container) (uint64, error) {
 	return v[0], nil
 }
 
-// AtHostRoot reports whether c's threads are every thread of the host: the cgroup its threads
-// are counted in is the root of its hierarchy, and c has no PID namespace of its own. The host's
-// own counts and load averages are then exactly c's, and counting would read every thread on
-// the host (docs/behaviour.md §2.4). A caller in a PID namespace is still counted: the newest PID it sees is
+// AtHostRoot reports whether c's threads are every thread of the host: the cgroup its threads are
+// counted in is the root of its hierarchy, and c has no PID namespace of its own. The host's own
+// counts and load averages are then exactly c's, and counting would read every thread on the host
+// (docs/behaviour.md §2.4). A caller in a PID namespace is still counted: the newest PID it sees is
 // its namespace's.
 func (r *Reader) AtHostRoot(c *Container) bool {
 	l, _, err := r.tasksLoc(c)

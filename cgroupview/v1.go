@@ -129,10 +129,11 @@ func minQuota(a, b float64) float64 {
 }
 
 // readCPUUsageV1 returns user and system nanoseconds. The total is cpuacct.usage, which the
-// scheduler charges exactly at every switch; usage_all and cpuacct.stat only give the
-// user/system ratio, because their columns come from the per-tick cpustat samples (kernel
-// kernel/sched/cpuacct.c, cpuacct_cpuusage_read) and drift from the total by several percent
-// over seconds, which would break docs/behaviour.md §2.3's 2% bound. usage_all is missing before 4.7; cpuacct.stat is used instead.
+// scheduler charges exactly at every switch; usage_all and cpuacct.stat only give the user/system
+// ratio, because their columns come from the per-tick cpustat samples (kernel
+// kernel/sched/cpuacct.c, cpuacct_cpuusage_read) and drift from the total by several percent over
+// seconds, which would break docs/behaviour.md §2.3's 2% bound. usage_all is missing before 4.7;
+// cpuacct.stat is used instead.
 func readCPUUsageV1(l loc, buf *[]byte) (user, system uint64, err error) {
 	dir := l.dir()
 	total, err := readUint(dir+"/cpuacct.usage", buf)

@@ -7,9 +7,9 @@ import "math"
 // (through limitValue, which memory.stat's hierarchical limits also take).
 const Unlimited = math.MaxUint64
 
-// Container is the root cgroup of the caller's container (docs/behaviour.md §2.1), one path per controller.
-// Paths are absolute inside each hierarchy ("/kubepods/pod1/ctr"), as /proc/<pid>/cgroup prints
-// them from the host cgroup namespace.
+// Container is the root cgroup of the caller's container (docs/behaviour.md §2.1), one path per
+// controller. Paths are absolute inside each hierarchy ("/kubepods/pod1/ctr"), as
+// /proc/<pid>/cgroup prints them from the host cgroup namespace.
 type Container struct {
 	// ID is stable for the life of the container and unique on the host: the v2 path, or on v1 and
 	// hybrid the memory controller's path (the controller every container has). Caches and
@@ -37,7 +37,8 @@ func (c *Container) Path(controller string) (string, bool) {
 	return p, ok
 }
 
-// Memory is what /proc/meminfo, /proc/swaps and /proc/vmstat need (docs/behaviour.md §2.2). All values are bytes.
+// Memory is what /proc/meminfo, /proc/swaps and /proc/vmstat need (docs/behaviour.md §2.2). All
+// values are bytes.
 type Memory struct {
 	// Limit is the minimum of the memory limit over the container cgroup and all its ancestors
 	// (v1 memory.limit_in_bytes, v2 memory.max), Unlimited when none is set.
@@ -57,7 +58,8 @@ type Memory struct {
 	Stat map[string]uint64
 }
 
-// CPU is what /proc/cpuinfo, /proc/stat, /proc/uptime and sys/devices/system/cpu/online need (docs/behaviour.md §2.3).
+// CPU is what /proc/cpuinfo, /proc/stat, /proc/uptime and sys/devices/system/cpu/online need
+// (docs/behaviour.md §2.3).
 type CPU struct {
 	// Cpuset is the effective cpuset: cpuset.cpus, else cpuset.cpus.effective, walking up while
 	// empty. Sorted host CPU numbers.
@@ -93,8 +95,8 @@ type Tasks struct {
 	LastPID int
 }
 
-// IO is the container's block I/O per device (docs/behaviour.md §2.5), from v2 io.stat or the v1 blkio
-// recursive counters. Devices the cgroup never touched are absent.
+// IO is the container's block I/O per device (docs/behaviour.md §2.5), from v2 io.stat or the v1
+// blkio recursive counters. Devices the cgroup never touched are absent.
 type IO struct {
 	Devices []DeviceIO
 }

@@ -58,10 +58,10 @@ func New(cfg Config) *Server {
 	return &Server{cfg: cfg, log: cfg.Logger, switches: cfg.Switches, cgroups: cfg.Cgroups}
 }
 
-// Start listens on the control socket under --state-dir and serves it, with the
-// switch saver and sweeper, until ctx ends (docs/behaviour.md §1.3). Without a state dir it does nothing.
-// Its goroutines are counted in wg, so that Serve returns only once nothing writes under the
-// state dir any more (a successor, or a test's cleanup, owns it then).
+// Start listens on the control socket under --state-dir and serves it, with the switch saver and
+// sweeper, until ctx ends (docs/behaviour.md §1.3). Without a state dir it does nothing. Its
+// goroutines are counted in wg, so that Serve returns only once nothing writes under the state dir
+// any more (a successor, or a test's cleanup, owns it then).
 func (s *Server) Start(ctx context.Context, wg *sync.WaitGroup) error {
 	if s.cfg.StateDir == "" {
 		return nil
@@ -316,10 +316,10 @@ func (s *Server) cgroupByPath(p string) (*cgroupview.Container, bool) {
 	return c, s.cgroups.Exists(c)
 }
 
-// register records a container announced by the OCI hook: the hook runs in the container's
-// cgroups, so resolving its PID gives the same container key readers will get; when that
-// fails (a --proc-root that is not the host's), the cgroups the hook reported are used. The
-// opt-out annotation, if any, sets the switch (docs/behaviour.md §3); a new container otherwise starts from
+// register records a container announced by the OCI hook: the hook runs in the container's cgroups,
+// so resolving its PID gives the same container key readers will get; when that fails (a
+// --proc-root that is not the host's), the cgroups the hook reported are used. The opt-out
+// annotation, if any, sets the switch (docs/behaviour.md §3); a new container otherwise starts from
 // the default, even if an old one had the same cgroup.
 func (s *Server) register(req ctlapi.Request, peer int) (*switches.Entry, error) {
 	c, err := s.cgroups.Resolve(peer)

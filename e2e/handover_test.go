@@ -286,10 +286,11 @@ func (f readerFleet) report(t *testing.T) {
 	}
 }
 
-// TestHandoverSupervisedUnderLoad proves that restarts are invisible (docs/behaviour.md §5.1): 20 containers read meminfo, stat, uptime
-// and loadavg without pause while the daemon (under --supervise) goes through 50 SIGHUP
-// handovers, 20 kill -9 of its server, and an upgrade to a freshly built binary of another
-// version. Readers see no error, none hangs, and uptime and the stat counters never go back.
+// TestHandoverSupervisedUnderLoad proves that restarts are invisible (docs/behaviour.md §5.1): 20
+// containers read meminfo, stat, uptime and loadavg without pause while the daemon (under
+// --supervise) goes through 50 SIGHUP handovers, 20 kill -9 of its server, and an upgrade to a
+// freshly built binary of another version. Readers see no error, none hangs, and uptime and the
+// stat counters never go back.
 func TestHandoverSupervisedUnderLoad(t *testing.T) {
 	h := startHoDaemon(t, true)
 	fleet := startReaders(t, h.daemon, 20)

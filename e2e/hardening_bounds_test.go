@@ -23,9 +23,9 @@ const maxDaemonHWM = 200 << 20
 
 // TestBoundsDockerConfig: a container's Docker config.v2.json that is a symlink to /dev/zero, a
 // FIFO, or valid JSON padded to 100 MiB (read whole, its label would opt the container out) is
-// refused: the daemon stays small, logs one line per container and serves each container its
-// own view. A good config.v2.json with the opt-out label, in the same fake data root, shows that
-// the daemon does read it (docs/behaviour.md §3: --docker-root, the container ID from the cgroup path).
+// refused: the daemon stays small, logs one line per container and serves each container its own
+// view. A good config.v2.json with the opt-out label, in the same fake data root, shows that the
+// daemon does read it (docs/behaviour.md §3: --docker-root, the container ID from the cgroup path).
 func TestBoundsDockerConfig(t *testing.T) {
 	h := readHost(t)
 	// The daemon runs under a memory limit, so that the old behaviour (reading /dev/zero until
@@ -142,10 +142,10 @@ func TestBoundsSwitchesFile(t *testing.T) {
 	checkHWM(t, d.pid())
 }
 
-// TestBoundsHistoryCorruptJournalKept: a server killed while history.json is corrupt (and the
-// clock journal is whole) is restarted by its supervisor; a container's /proc/stat continues
-// from the journal and no cpu counter goes back (docs/behaviour.md §2.3). The container's cpuset shrinks from
-// two CPUs to one while the server is down, so that a successor that started its model afresh
+// TestBoundsHistoryCorruptJournalKept: a server killed while history.json is corrupt (and the clock
+// journal is whole) is restarted by its supervisor; a container's /proc/stat continues from the
+// journal and no cpu counter goes back (docs/behaviour.md §2.3). The container's cpuset shrinks
+// from two CPUs to one while the server is down, so that a successor that started its model afresh
 // would show the aggregate idle of one CPU only: hundreds of ticks less than it had shown.
 func TestBoundsHistoryCorruptJournalKept(t *testing.T) {
 	if h := readHost(t); h.cpus < 2 {

@@ -51,8 +51,8 @@ func readFirst(t *testing.T, c container) firstRead {
 }
 
 // checkOwnClock: every CPU line of a container's first /proc/stat totals its uptime × USER_HZ
-// (docs/behaviour.md §2.3), between the uptimes read right before and right after it; 5% and 2 ticks
-// allow for rounding (uptime prints hundredths, the lines whole ticks).
+// (docs/behaviour.md §2.3), between the uptimes read right before and right after it; 5% and 2
+// ticks allow for rounding (uptime prints hundredths, the lines whole ticks).
 func checkOwnClock(t *testing.T, who string, r firstRead) {
 	t.Helper()
 	lo, hi := r.up0*userHZ, r.up1*userHZ

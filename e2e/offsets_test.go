@@ -9,9 +9,9 @@ import (
 	"testing"
 )
 
-// TestOffsets reads every file with 1-byte reads and at odd offsets (pread). docs/behaviour.md §1.2: a read at
-// offset 0 renders a fresh snapshot and later offsets of the same open file continue it, so the
-// pieces always join up to one consistent file; past the end is 0 bytes.
+// TestOffsets reads every file with 1-byte reads and at odd offsets (pread). docs/behaviour.md
+// §1.2: a read at offset 0 renders a fresh snapshot and later offsets of the same open file
+// continue it, so the pieces always join up to one consistent file; past the end is 0 bytes.
 func TestOffsets(t *testing.T) {
 	d := startDaemon(t, daemonOptions{})
 	for _, rel := range d.virtualFiles() {

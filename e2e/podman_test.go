@@ -88,8 +88,8 @@ func (c *runtimeContainer) startCommand(cmd *exec.Cmd) error { return cmd.Start(
 func (c *runtimeContainer) started() (time.Time, time.Time) { return c.t0, c.t1 }
 
 // runtimeView is expectView for a runtime container: podman and Docker set a memory+swap limit of
-// twice --memory, so the swap the container may use is --memory (docs/behaviour.md §2.2: memsw − mem, at most
-// the host's swap).
+// twice --memory, so the swap the container may use is --memory (docs/behaviour.md §2.2: memsw −
+// mem, at most the host's swap).
 func runtimeView(t testing.TB, h hostFacts, l limits) view {
 	t.Helper()
 	v := expectView(t, h, l)

@@ -14,8 +14,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// virtualFiles are the files of docs/behaviour.md §1.2 that every caller reads (the pressure files are there
-// only where the host has PSI). For LXCFS, which has no vmstat before 6.0, only those it serves.
+// virtualFiles are the files of docs/behaviour.md §1.2 that every caller reads (the pressure files
+// are there only where the host has PSI). For LXCFS, which has no vmstat before 6.0, only those it
+// serves.
 func (d *daemon) virtualFiles() []string {
 	var out []string
 	for _, f := range procFiles {
@@ -36,7 +37,8 @@ func (d *daemon) virtualFiles() []string {
 
 var controlFiles = []string{"proc/sys/kernel/stats_isolated", "proc/sys/kernel/container_stats_isolated"}
 
-// hasPressure: procfsd serves proc/pressure where the host has PSI (docs/behaviour.md §1.2); LXCFS 5 never.
+// hasPressure: procfsd serves proc/pressure where the host has PSI (docs/behaviour.md §1.2); LXCFS
+// 5 never.
 func (d *daemon) hasPressure() bool {
 	if d.target.name == "lxcfs" {
 		return false
@@ -45,8 +47,8 @@ func (d *daemon) hasPressure() bool {
 	return err == nil
 }
 
-// TestListing checks that every directory lists exactly the docs/behaviour.md §1.2 entries, that unknown
-// names are ENOENT, and the files' attributes.
+// TestListing checks that every directory lists exactly the docs/behaviour.md §1.2 entries, that
+// unknown names are ENOENT, and the files' attributes.
 func TestListing(t *testing.T) {
 	d := startDaemon(t, daemonOptions{})
 	proc := []string{"cpuinfo", "diskstats", "loadavg", "meminfo", "stat", "swaps", "sys", "uptime", "vmstat"}

@@ -14,9 +14,9 @@ import (
 	"time"
 )
 
-// TestUnshareContainers is the real-world check of docs/behaviour.md §2: two containers made by hand, A with
-// 256 MiB, one CPU and a 0.5 CPU quota, B with 1 GiB and two CPUs whose commands run in a nested
-// cgroup, and the programs people actually run inside them.
+// TestUnshareContainers is the real-world check of docs/behaviour.md §2: two containers made by
+// hand, A with 256 MiB, one CPU and a 0.5 CPU quota, B with 1 GiB and two CPUs whose commands run
+// in a nested cgroup, and the programs people actually run inside them.
 func TestUnshareContainers(t *testing.T) {
 	h := readHost(t)
 	if h.cpus < 2 || h.online != onlineList(h.cpus) {
@@ -130,8 +130,8 @@ func checkBurn(t *testing.T, c container, want view, usage string, v2 bool) {
 		t.Errorf("/proc/stat: the container was %.1f%% busy, want %.0f%% ± 10 (quota %.1f CPU on %d CPUs; by its cgroup's own CPU time it was %.1f%% busy)",
 			100*got, 100*share, want.quota, want.cpus, 100*float64(s1.usageNS-s0.usageNS)/1e9/wall/float64(want.cpus))
 	}
-	// docs/behaviour.md §2.3: user+system advance by the cgroup's CPU time, within 2%. The cgroup's advance
-	// between the two /proc/stat reads lies between the inner and outer pairs of the readings
+	// docs/behaviour.md §2.3: user+system advance by the cgroup's CPU time, within 2%. The cgroup's
+	// advance between the two /proc/stat reads lies between the inner and outer pairs of the readings
 	// that bracket them; 2 ticks more allow for the CPU view procfsd shares for 20 ms.
 	cg := float64(s1.usageNS-s0.usageNS) / (1e9 / userHZ)
 	lo := (float64(s1.usageBeforeNS) - float64(s0.usageNS)) / (1e9 / userHZ)
@@ -385,8 +385,8 @@ func checkTriples(t *testing.T, who, out string, rounds int, mem uint64, cpus in
 	}
 }
 
-// hostCallerMemTotal is the MemTotal a caller in the host PID namespace must see: its own
-// cgroup's view (docs/behaviour.md §2.1), which is the host's MemTotal unless the test itself runs under a
+// hostCallerMemTotal is the MemTotal a caller in the host PID namespace must see: its own cgroup's
+// view (docs/behaviour.md §2.1), which is the host's MemTotal unless the test itself runs under a
 // memory limit.
 func hostCallerMemTotal(t testing.TB, h hostFacts) uint64 {
 	t.Helper()

@@ -20,11 +20,11 @@ const (
 	hostTTL = 20 * time.Millisecond
 	// memTTL bounds the age of a container's memory view (limit, usage, swap, memory.stat).
 	memTTL = 50 * time.Millisecond
-	// cpuTTL bounds the age of its CPU view (cpuset, quota, CPU time). CPU time enters
-	// /proc/stat, whose advance over any interval must match the cgroup's within 2%
-	// (docs/behaviour.md §2.3): 20 ms is 0.5% of a 4 s interval at full use of a CPU. CPUClock keeps the lines
-	// monotonic whatever the age of its inputs, as long as they do not go back, and a cached
-	// view is only ever replaced by a newer one.
+	// cpuTTL bounds the age of its CPU view (cpuset, quota, CPU time). CPU time enters /proc/stat,
+	// whose advance over any interval must match the cgroup's within 2% (docs/behaviour.md §2.3): 20
+	// ms is 0.5% of a 4 s interval at full use of a CPU. CPUClock keeps the lines monotonic whatever
+	// the age of its inputs, as long as they do not go back, and a cached view is only ever replaced
+	// by a newer one.
 	cpuTTL = 20 * time.Millisecond
 	// tasksTTL bounds the age of the thread counts in loadavg's 4th field and stat's
 	// procs_running/procs_blocked. A count is a scan of every thread of the container (a

@@ -3,13 +3,13 @@
 //
 // # Why the raw layer
 //
-// go-fuse's fs package allocates node IDs at run time, so a new process cannot serve a
-// connection an old one opened. Here the tree is a table (table.go) whose node IDs are
-// constants; handles are small and rebuilt from the request when unknown (handle.go). The
-// connection itself, its request loops and their journal belong to package fuseconn, which
-// feeds each request to a fuse.ProtocolServer over this package's rawFS and saves the INIT
-// request so that a successor process can replay it and carry on serving the same mount
-// (docs/behaviour.md §5.1, docs/restarts.md). Serve (serve.go) runs one connection's life top to bottom.
+// go-fuse's fs package allocates node IDs at run time, so a new process cannot serve a connection
+// an old one opened. Here the tree is a table (table.go) whose node IDs are constants; handles are
+// small and rebuilt from the request when unknown (handle.go). The connection itself, its request
+// loops and their journal belong to package fuseconn, which feeds each request to a
+// fuse.ProtocolServer over this package's rawFS and saves the INIT request so that a successor
+// process can replay it and carry on serving the same mount (docs/behaviour.md §5.1,
+// docs/restarts.md). Serve (serve.go) runs one connection's life top to bottom.
 //
 // # A request
 //

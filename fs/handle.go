@@ -31,12 +31,12 @@ type handle struct {
 	snap *snap      // the snapshot, maybe shared; nil until the first read, or when over budget
 }
 
-// handleTable maps FUSE file handles to handles. Lookups take no global lock: the table is
-// split in shards by handle number, each with its own lock, so parallel readers of different
-// files almost never wait for each other (docs/behaviour.md §5). Plain maps rather than a sync.Map: an entry
-// costs a fraction of a sync.Map's, whose entries would be most of what an open file costs
-// (handle; docs/read-path.md, "What an open file costs"). A
-// map keeps the room of the most handles it held; that is bounded by them, and small.
+// handleTable maps FUSE file handles to handles. Lookups take no global lock: the table is split in
+// shards by handle number, each with its own lock, so parallel readers of different files almost
+// never wait for each other (docs/behaviour.md §5). Plain maps rather than a sync.Map: an entry
+// costs a fraction of a sync.Map's, whose entries would be most of what an open file costs (handle;
+// docs/read-path.md, "What an open file costs"). A map keeps the room of the most handles it held;
+// that is bounded by them, and small.
 type handleTable struct {
 	next   atomic.Uint64
 	shards [handleShards]handleShard

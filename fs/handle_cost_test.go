@@ -7,7 +7,8 @@ import (
 )
 
 // TestHandleCost: an open file without its snapshot (over budget) costs the daemon at most 128
-// bytes of heap: the handle and its entry in the table (docs/read-path.md, "What an open file costs").
+// bytes of heap: the handle and its entry in the table (docs/read-path.md, "What an open file
+// costs").
 func TestHandleCost(t *testing.T) {
 	n := &node{}
 	const count = 100_000

@@ -9,7 +9,7 @@ import (
 
 // Kernel cache lifetimes. The tree never changes and every file is opened with direct I/O, so
 // names and attributes can be cached for long: the kernel then skips LOOKUP and GETATTR on the
-// hot open→read→release path (docs/behaviour.md §5 "Speed").
+// hot open→read→release path (docs/behaviour.md §5.2).
 const (
 	entryTimeout = time.Hour
 	attrTimeout  = time.Hour
@@ -55,8 +55,8 @@ func (r *rawFS) GetAttr(_ <-chan struct{}, in *fuse.GetAttrIn, out *fuse.AttrOut
 	return fuse.OK
 }
 
-// fillAttr reports procfs-like attributes: root-owned, size 0 (docs/behaviour.md §1.2: the content is
-// computed per reader; see README "Troubleshooting" on splice/sendfile with kernels ≥ 6.5).
+// fillAttr reports procfs-like attributes: root-owned, size 0 (docs/behaviour.md §1.2: the content
+// is computed per reader; see README "Troubleshooting" on splice/sendfile with kernels ≥ 6.5).
 func (r *rawFS) fillAttr(n *node, a *fuse.Attr) {
 	a.Ino = n.id
 	a.Mode = n.fileMode()
@@ -239,8 +239,8 @@ func (r *rawFS) Create(<-chan struct{}, *fuse.CreateIn, string, *fuse.CreateOut)
 	return fuse.EROFS
 }
 
-// GetXAttr and ListXAttr keep the default ENOSYS, after which the kernel stops asking; a
-// write to an attribute is a change to the tree and is refused like any other (docs/behaviour.md §1.2).
+// GetXAttr and ListXAttr keep the default ENOSYS, after which the kernel stops asking; a write to
+// an attribute is a change to the tree and is refused like any other (docs/behaviour.md §1.2).
 func (r *rawFS) SetXAttr(<-chan struct{}, *fuse.SetXAttrIn, string, []byte) fuse.Status {
 	return fuse.EROFS
 }

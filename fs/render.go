@@ -157,8 +157,8 @@ func renderUptime(r *renderCtx, w *bytes.Buffer) error {
 	return nil
 }
 
-// uptime is the seconds since the container's init started (docs/behaviour.md §2.4). A reader in the host
-// PID namespace has no container init: its container is as old as the host.
+// uptime is the seconds since the container's init started (docs/behaviour.md §2.4). A reader in
+// the host PID namespace has no container init: its container is as old as the host.
 func (r *renderCtx) uptime() (float64, error) {
 	var ts unix.Timespec
 	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
@@ -186,9 +186,9 @@ func (r *renderCtx) statTasks(host []byte) (cgroupview.Tasks, error) {
 }
 
 // renderLoadavg serves the container's load averages, or the host's file when the container's
-// threads are all the host's: the kernel averages exactly those, and counting them would read
-// every thread on the host each interval (docs/behaviour.md §2.4: cost grows with the containers read, not
-// with the host).
+// threads are all the host's: the kernel averages exactly those, and counting them would read every
+// thread on the host each interval (docs/behaviour.md §2.4: cost grows with the containers read,
+// not with the host).
 func renderLoadavg(r *renderCtx, w *bytes.Buffer) error {
 	if r.srv.cgroups.AtHostRoot(r.c) {
 		host, err := r.host("loadavg")

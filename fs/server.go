@@ -37,11 +37,12 @@ type Config struct {
 	// never polls (fuseconn.DefaultBusyPoll).
 	BusyPoll time.Duration
 	StateDir string
-	// DockerRoot is Docker's data root, where opt-out labels are read (docs/behaviour.md §3, --docker-root).
+	// DockerRoot is Docker's data root, where opt-out labels are read (docs/behaviour.md §3,
+	// --docker-root).
 	DockerRoot string
-	// Kernel, when set, drives a kernel that virtualizes /proc itself; New sets it when it
-	// detects one under ProcRoot (docs/behaviour.md §3 native kernels). NativeHelper is the command that
-	// runs RunNativeHelper, e.g. {"/usr/bin/procfsd", "native-helper"}.
+	// Kernel, when set, drives a kernel that virtualizes /proc itself; New sets it when it detects one
+	// under ProcRoot (docs/behaviour.md §3 native kernels). NativeHelper is the command that runs
+	// RunNativeHelper, e.g. {"/usr/bin/procfsd", "native-helper"}.
 	Kernel       switches.Kernel
 	NativeHelper []string
 	Logger       *zap.Logger

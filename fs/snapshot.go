@@ -12,18 +12,17 @@ import (
 	"procfsd/cgroupview"
 )
 
-// The snapshots open files keep (docs/behaviour.md §1.2) are counted by their allocations against two
-// budgets: each container's own, and all containers' together as a backstop. A reader needs its
-// snapshot between the reads of one pass over a file, which follow each other at once; an open
-// file whose reader took the whole file needs it only for a read at an earlier offset after
-// EOF, and gets the smaller share. Past a budget a later offset is rendered afresh, as the
-// kernel's seq_file does for a read at a position it did not stop at (traverse in
-// fs/seq_file.c): such a reader may see a torn file, instead of the daemon growing by a
-// snapshot for every file held open, a few KB each (docs/read-path.md, "What an open file
-// costs"). Because each container has its own budget, the files one container holds
-// open can only cost its own readers their snapshots; callers in the host PID namespace are one
-// group. A normal container keeps a few hundred files of a few KB open at most: far below its
-// budget. The backstop is what 16 containers at their budgets hold.
+// The snapshots open files keep (docs/behaviour.md §1.2) are counted by their allocations against
+// two budgets: each container's own, and all containers' together as a backstop. A reader needs its
+// snapshot between the reads of one pass over a file, which follow each other at once; an open file
+// whose reader took the whole file needs it only for a read at an earlier offset after EOF, and
+// gets the smaller share. Past a budget a later offset is rendered afresh, as the kernel's seq_file
+// does for a read at a position it did not stop at (traverse in fs/seq_file.c): such a reader may
+// see a torn file, instead of the daemon growing by a snapshot for every file held open, a few KB
+// each (docs/read-path.md, "What an open file costs"). Because each container has its own budget,
+// the files one container holds open can only cost its own readers their snapshots; callers in the
+// host PID namespace are one group. A normal container keeps a few hundred files of a few KB open
+// at most: far below its budget. The backstop is what 16 containers at their budgets hold.
 const (
 	containerSnapshotBudget     = 4 << 20
 	containerDoneSnapshotBudget = 1 << 20

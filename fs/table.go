@@ -17,8 +17,8 @@ const (
 
 // node is one entry of the static tree. Its ID is the FUSE node ID the kernel caches: it never
 // changes between releases or processes, so a successor process can serve a connection its
-// predecessor opened (docs/behaviour.md §5.1, docs/restarts.md). Add new files at the end with new IDs;
-// never renumber.
+// predecessor opened (docs/behaviour.md §5.1, docs/restarts.md). Add new files at the end with new
+// IDs; never renumber.
 type node struct {
 	id     uint64
 	path   string // relative to the mountpoint; "" is the root
@@ -29,7 +29,8 @@ type node struct {
 	hostPSI bool
 }
 
-// The tree of docs/behaviour.md §1.2, LXCFS-compatible so existing bind-mount recipes work unchanged.
+// The tree of docs/behaviour.md §1.2, LXCFS-compatible so existing bind-mount recipes work
+// unchanged.
 var table = []node{
 	{id: 1, path: "", kind: kindDir, mode: 0o555},
 	{id: 2, path: "proc", kind: kindDir, mode: 0o555},

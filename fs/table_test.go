@@ -6,8 +6,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// TestNodeIDsNeverChange pins every node ID: a successor process serving a handed-over
-// connection must agree with the kernel's cached IDs (docs/behaviour.md §5). Add rows; never edit them.
+// TestNodeIDsNeverChange pins every node ID: a successor process serving a handed-over connection
+// must agree with the kernel's cached IDs (docs/behaviour.md §5). Add rows; never edit them.
 func TestNodeIDsNeverChange(t *testing.T) {
 	want := map[uint64]string{
 		1: "", 2: "proc", 3: "sys", 4: "sys/devices", 5: "sys/devices/system",

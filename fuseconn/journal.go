@@ -11,11 +11,12 @@ import (
 	"procfsd/statedir"
 )
 
-// The request journal lets a successor answer what a dead process had read from /dev/fuse but
-// not yet answered. Those callers stay blocked in the kernel (the descriptor lives on in the
-// supervisor or systemd's fd store) until a reply with their request's unique arrives
-// (docs/crash-recovery.md, "The request journal and `FUSE_NOTIFY_RESEND`"). It is a file under --state-dir mapped MAP_SHARED: the page cache
-// keeps what a killed process wrote, with no write(2) or fsync on the hot path.
+// The request journal lets a successor answer what a dead process had read from /dev/fuse but not
+// yet answered. Those callers stay blocked in the kernel (the descriptor lives on in the supervisor
+// or systemd's fd store) until a reply with their request's unique arrives (docs/crash-recovery.md,
+// "The request journal and `FUSE_NOTIFY_RESEND`"). It is a file under --state-dir mapped
+// MAP_SHARED: the page cache keeps what a killed process wrote, with no write(2) or fsync on the
+// hot path.
 //
 // Layout: one 4 KiB header page (magic, slot count, the connection's INIT request), then one
 // 4 KiB slot per request loop. A loop owns its slot, so journalling takes no lock: it copies the

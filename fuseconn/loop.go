@@ -52,9 +52,9 @@ func opcode(req []byte) uint32 {
 	return binary.LittleEndian.Uint32(req[4:8])
 }
 
-// Conn is one FUSE connection: the /dev/fuse descriptor of a mount and, once the kernel has
-// sent it, the INIT request that opened it. A successor process that inherits the descriptor
-// replays INIT into its own protocol server to recover the negotiated session (docs/behaviour.md §5.1,
+// Conn is one FUSE connection: the /dev/fuse descriptor of a mount and, once the kernel has sent
+// it, the INIT request that opened it. A successor process that inherits the descriptor replays
+// INIT into its own protocol server to recover the negotiated session (docs/behaviour.md §5.1,
 // docs/restarts.md).
 type Conn struct {
 	FD         int
@@ -76,8 +76,8 @@ func Mount(mountpoint string) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open /dev/fuse: %w", err)
 	}
-	// No default_permissions: procfsd checks access itself (docs/behaviour.md §3: a container's root may
-	// be a remapped uid, which mode bits cannot express).
+	// No default_permissions: procfsd checks access itself (docs/behaviour.md §3: a container's root
+	// may be a remapped uid, which mode bits cannot express).
 	opts := fmt.Sprintf("fd=%d,rootmode=40000,user_id=0,group_id=0,allow_other,max_read=%d", fd, maxRead)
 	if err := unix.Mount("procfsd", mountpoint, "fuse.procfsd", unix.MS_NOSUID|unix.MS_NODEV, opts); err != nil {
 		unix.Close(fd)
@@ -186,9 +186,9 @@ func (l *Loops) Wait(ctx context.Context) error {
 	}
 }
 
-// Stop ends the loops at a request boundary and returns once all have: each finishes the
-// request it holds and writes its reply, then reads no more. Requests that arrive meanwhile
-// wait in the kernel for whoever serves the descriptor next (a successor process, docs/behaviour.md §5).
+// Stop ends the loops at a request boundary and returns once all have: each finishes the request it
+// holds and writes its reply, then reads no more. Requests that arrive meanwhile wait in the kernel
+// for whoever serves the descriptor next (a successor process, docs/behaviour.md §5).
 func (l *Loops) Stop() {
 	l.stopping.Store(true)
 	close(l.done)

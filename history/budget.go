@@ -121,13 +121,13 @@ type planned struct {
 	st *State
 }
 
-// planSampling keeps the sampler within its budget (docs/behaviour.md §2.4: cost grows with the containers
-// read, and no container may make it grow without bound): the budget is shared out over the
-// sampled containers from the cheapest up, each taking at most an even share of what is left,
-// and a container whose count costs more than its share is counted only every k-th interval,
-// k = cost / share rounded up, its sample then standing for k intervals (proc.Loadavg.SampleN).
-// Cheap containers thus keep every sample, and only the costliest lose resolution. Becoming
-// degraded and recovering are logged once each.
+// planSampling keeps the sampler within its budget (docs/behaviour.md §2.4: cost grows with the
+// containers read, and no container may make it grow without bound): the budget is shared out over
+// the sampled containers from the cheapest up, each taking at most an even share of what is left,
+// and a container whose count costs more than its share is counted only every k-th interval, k =
+// cost / share rounded up, its sample then standing for k intervals (proc.Loadavg.SampleN). Cheap
+// containers thus keep every sample, and only the costliest lose resolution. Becoming degraded and
+// recovering are logged once each.
 func (s *Store) planSampling(list []planned) {
 	budget := time.Duration(s.cfg.Budget * float64(s.cfg.Interval))
 	slices.SortFunc(list, func(a, b planned) int {

@@ -15,11 +15,11 @@ import (
 	"procfsd/statedir"
 )
 
-// clockJournal keeps each container's /proc/stat history as of its latest render in a file
-// under --state-dir mapped MAP_SHARED, written on every render. The history file is saved only
-// every loadavg interval, and a server killed between two saves would otherwise resume from an
-// older model: on cgroup v1 the user/system split of cpuacct jitters, so an older model plus
-// the advance since can show less than readers already saw (docs/behaviour.md §2.3: never backwards).
+// clockJournal keeps each container's /proc/stat history as of its latest render in a file under
+// --state-dir mapped MAP_SHARED, written on every render. The history file is saved only every
+// loadavg interval, and a server killed between two saves would otherwise resume from an older
+// model: on cgroup v1 the user/system split of cpuacct jitters, so an older model plus the advance
+// since can show less than readers already saw (docs/behaviour.md §2.3: never backwards).
 //
 // A container takes a slot by open addressing from a hash of its ID (the slot is tagged with the
 // hash, so a successor finds the same one). A slot holds two copies, each crc32, length, the
@@ -29,8 +29,8 @@ import (
 // is read instead: with one copy the container would fall back to the history file, older than
 // what readers have seen, and cpu user could go back by a few ticks (docs/history.md,
 // "clocks2, the clock journal"). Only when every slot is taken does a container share its home
-// slot, which costs the two only the fallback to the history file. At start the slots of containers whose cgroup is gone are
-// freed (prune).
+// slot, which costs the two only the fallback to the history file. At start the slots of
+// containers whose cgroup is gone are freed (prune).
 const (
 	clockJournalName  = "clocks2" // "clocks" held one copy per slot (removed at open)
 	clockCopySize     = 2048

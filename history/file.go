@@ -81,12 +81,12 @@ func encodeHistory(w io.Writer, h History) error {
 	return err
 }
 
-// Load imports the history saved under --state-dir, if there is one. A restart without
-// a handover (crash, plain restart) then continues the containers' counters and averages.
-// The history file and the clock journal are judged each on its own: an unusable file (an
-// error, returned after the import) still leaves the journal's clocks, so /proc/stat does not
-// go back (docs/behaviour.md §2.3) because the other source was damaged; a damaged journal slot is skipped
-// by its checksum and leaves the file's clock.
+// Load imports the history saved under --state-dir, if there is one. A restart without a handover
+// (crash, plain restart) then continues the containers' counters and averages. The history file and
+// the clock journal are judged each on its own: an unusable file (an error, returned after the
+// import) still leaves the journal's clocks, so /proc/stat does not go back (docs/behaviour.md
+// §2.3) because the other source was damaged; a damaged journal slot is skipped by its checksum and
+// leaves the file's clock.
 func (s *Store) Load() error {
 	if s.cfg.StateDir == "" {
 		return nil

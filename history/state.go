@@ -98,12 +98,12 @@ func (cs *containerStates) get(c *cgroupview.Container) *State {
 	return st
 }
 
-// newInit reports whether c is a new container in the cgroup path of st's: a `docker
-// restart` keeps the path but starts a new init, whose /proc/stat must count from its own
-// start and whose load averages from its own count (docs/behaviour.md §2.3, §2.4). That is an init that
-// started after st's, which has exited. Another live init reading under the same path (a PID
-// namespace nested in the container, as browsers' sandboxes make) is the same container, and
-// so is a caller in the host PID namespace, which has no init of its own (InitPID 0).
+// newInit reports whether c is a new container in the cgroup path of st's: a `docker restart` keeps
+// the path but starts a new init, whose /proc/stat must count from its own start and whose load
+// averages from its own count (docs/behaviour.md §2.3, §2.4). That is an init that started after
+// st's, which has exited. Another live init reading under the same path (a PID namespace nested in
+// the container, as browsers' sandboxes make) is the same container, and so is a caller in the host
+// PID namespace, which has no init of its own (InitPID 0).
 func (cs *containerStates) newInit(st *State, c *cgroupview.Container) bool {
 	st.mu.Lock()
 	pid, start := st.initPID, st.initStart
@@ -237,9 +237,9 @@ func (st *State) LogOnce(log *zap.Logger, file string, c *cgroupview.Container, 
 		zap.String("container", c.ID), zap.String("file", file), zap.Error(err))
 }
 
-// History is what procfsd remembers about containers, as plain data: handed to a successor
-// process and persisted under --state-dir, so that a restart, upgrade or crash neither resets
-// the load averages that `uptime` and `top` show nor moves /proc/stat counters back (docs/behaviour.md §2.3,
+// History is what procfsd remembers about containers, as plain data: handed to a successor process
+// and persisted under --state-dir, so that a restart, upgrade or crash neither resets the load
+// averages that `uptime` and `top` show nor moves /proc/stat counters back (docs/behaviour.md §2.3,
 // §2.4, §5).
 type History struct {
 	Saved      time.Time          `json:"saved"`

@@ -7,12 +7,12 @@ import (
 )
 
 // /proc/cpuinfo (x86: arch/x86/kernel/cpu/proc.c show_cpuinfo; arm64: arch/arm64/kernel/cpuinfo.c
-// c_show). docs/behaviour.md §2.3: the container sees the blocks of its visible CPUs, in the given order,
-// renumbered "processor\t: 0..N-1", with "siblings" and "cpu cores" equal to N so that tools
-// counting cores from cpuinfo agree with stat and online. Every other line (core id, apicid,
-// flags, …) is the host's, byte for byte. Text before the first block and after the last (a
-// header, arm32's "Hardware" lines) is kept. A host without "processor : N" blocks (s390x prints
-// "processor N: …") is an error, so the caller serves the host file.
+// c_show). docs/behaviour.md §2.3: the container sees the blocks of its visible CPUs, in the given
+// order, renumbered "processor\t: 0..N-1", with "siblings" and "cpu cores" equal to N so that tools
+// counting cores from cpuinfo agree with stat and online. Every other line (core id, apicid, flags,
+// …) is the host's, byte for byte. Text before the first block and after the last (a header,
+// arm32's "Hardware" lines) is kept. A host without "processor : N" blocks (s390x prints "processor
+// N: …") is an error, so the caller serves the host file.
 
 // cpuBlock is host[start:end], the block of host CPU id.
 type cpuBlock struct {

@@ -8,11 +8,11 @@ import (
 )
 
 // /proc/diskstats (kernel block/genhd.c diskstats_show: "%4d %7d %pg" then the counters of
-// Documentation/admin-guide/iostats.rst). docs/behaviour.md §2.5: each host device keeps its major, minor,
-// name and their column layout; its counters become the container's. io.stat and the blkio
-// files count only requests, bytes and discards, so merges, times and in-flight are 0, and a
-// device the container never touched reads all zeros. Hosts print 11 counters (before 4.18),
-// 15 (with discards) or 17 (with flushes, 5.5+); the line keeps the host's count.
+// Documentation/admin-guide/iostats.rst). docs/behaviour.md §2.5: each host device keeps its major,
+// minor, name and their column layout; its counters become the container's. io.stat and the blkio
+// files count only requests, bytes and discards, so merges, times and in-flight are 0, and a device
+// the container never touched reads all zeros. Hosts print 11 counters (before 4.18), 15 (with
+// discards) or 17 (with flushes, 5.5+); the line keeps the host's count.
 
 // diskCounters are the positions (0-based, after the name) that the container's IO fills.
 var diskCounters = [...]struct {

@@ -8,11 +8,11 @@
 // files under testdata/golden possible.
 //
 // Key/value files (meminfo, vmstat) are rewritten line by line (lines.go): the host's line set,
-// order and spacing are kept and only the values the container owns are replaced (docs/behaviour.md §2.2).
-// A renderer that cannot make sense of its host file returns a wrapped error and the caller
+// order and spacing are kept and only the values the container owns are replaced (docs/behaviour.md
+// §2.2). A renderer that cannot make sense of its host file returns a wrapped error and the caller
 // serves the host file instead (docs/behaviour.md §4); no input makes a renderer panic.
 //
-// The two stateful models, CPUClock (/proc/stat, docs/behaviour.md §2.3) and Loadavg (/proc/loadavg,
-// docs/behaviour.md §2.4), keep their history in the struct; the caller owns one of each per container and
-// serialises access to it.
+// The two stateful models, CPUClock (/proc/stat, docs/behaviour.md §2.3) and Loadavg
+// (/proc/loadavg, docs/behaviour.md §2.4), keep their history in the struct; the caller owns one of
+// each per container and serialises access to it.
 package proc

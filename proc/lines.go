@@ -8,9 +8,9 @@ import (
 
 // Key/value kernel files (/proc/meminfo, /proc/vmstat) are rewritten in place rather than parsed
 // into a struct: a struct (prometheus/procfs's Meminfo) drops the lines it does not know, while a
-// container must see exactly the host's line set, order and spacing (docs/behaviour.md §2.2). The rewriter
-// walks the host bytes once, appends each line to the output and replaces only the number of the
-// lines the caller owns. It allocates nothing per line.
+// container must see exactly the host's line set, order and spacing (docs/behaviour.md §2.2). The
+// rewriter walks the host bytes once, appends each line to the output and replaces only the number
+// of the lines the caller owns. It allocates nothing per line.
 
 // kvLine locates the parts of one "Key:   123 kB" (meminfo) or "key 123" (vmstat) line.
 type kvLine struct {

@@ -10,8 +10,8 @@ import (
 )
 
 // /proc/loadavg (kernel kernel/sched/loadavg.c calc_load, fs/proc/loadavg.c loadavg_proc_show).
-// docs/behaviour.md §2.4: the kernel's fixed-point exponential averages of the container's runnable plus
-// uninterruptible threads, sampled by the caller every interval of wall-clock time.
+// docs/behaviour.md §2.4: the kernel's fixed-point exponential averages of the container's runnable
+// plus uninterruptible threads, sampled by the caller every interval of wall-clock time.
 
 const (
 	fshift  = 11          // FSHIFT: bits of precision
@@ -81,7 +81,8 @@ func RenderLoadavg(w *bytes.Buffer, l *Loadavg, t cgroupview.Tasks) {
 }
 
 // LoadavgState is the three averages in the kernel's fixed point, as plain data for a successor
-// process (docs/behaviour.md §5): carrying them over keeps `uptime` and `top` from restarting their curves.
+// process (docs/behaviour.md §5): carrying them over keeps `uptime` and `top` from restarting their
+// curves.
 type LoadavgState struct {
 	Avenrun [3]uint64 `json:"avenrun"`
 }

@@ -8,8 +8,8 @@ import (
 	"procfsd/cgroupview"
 )
 
-// /proc/meminfo (kernel fs/proc/meminfo.c, meminfo_proc_show). docs/behaviour.md §2.2: the host file is kept
-// line for line and only the lines the memory cgroup accounts are replaced:
+// /proc/meminfo (kernel fs/proc/meminfo.c, meminfo_proc_show). docs/behaviour.md §2.2: the host
+// file is kept line for line and only the lines the memory cgroup accounts are replaced:
 //
 //	MemTotal     = min(limit, host MemTotal)       (an unlimited cgroup sees the host's RAM)
 //	MemFree      = max(0, MemTotal − usage)        (LXCFS underflows here, lxc/lxcfs#389)
@@ -19,9 +19,9 @@ import (
 //	                                                and Writeback on v2 and AnonHugePages on v1)
 //
 // A key that memory.stat lacks on the running kernel (v1 has no slab counters, old kernels no
-// anon_thp) shows 0, as the kernel's own cgroup-aware meminfo and LXCFS do. Keeping the host's
-// line instead misleads: free(1) adds SReclaimable to buff/cache, so an idle v1 container would show
-// the host's slab as its own cache. MemAvailable likewise counts a missing term as 0.
+// anon_thp) shows 0, as the kernel's own cgroup-aware meminfo and LXCFS do. Keeping the host's line
+// instead misleads: free(1) adds SReclaimable to buff/cache, so an idle v1 container would show the
+// host's slab as its own cache. MemAvailable likewise counts a missing term as 0.
 
 // meminfoWidth is the width of show_val_kb's value field (seq_put_decimal_ull_width(…, 8)).
 const meminfoWidth = 8
@@ -88,8 +88,8 @@ func newMemView(m cgroupview.Memory, hostTotal, hostSwap uint64) memView {
 	return v
 }
 
-// swapFigures is docs/behaviour.md §2.2's SwapTotal = min(host SwapTotal, swap limit), SwapFree = max(0,
-// SwapTotal − swap used); both 0 when the kernel does not account swap per cgroup.
+// swapFigures is docs/behaviour.md §2.2's SwapTotal = min(host SwapTotal, swap limit), SwapFree =
+// max(0, SwapTotal − swap used); both 0 when the kernel does not account swap per cgroup.
 func swapFigures(hostSwap uint64, m cgroupview.Memory) (total, free uint64) {
 	if !m.SwapAccounted {
 		return 0, 0

@@ -8,9 +8,9 @@ import (
 	"procfsd/cgroupview"
 )
 
-// Benchmarks of the renderers on the fixture hosts (a handful of allocations per
-// rendered file at most: docs/read-path.md). w is reused as the server reuses nothing: each iteration starts from
-// an empty buffer of the final size, so the figures are the renderer's own allocations.
+// Benchmarks of the renderers on the fixture hosts (a handful of allocations per rendered file at
+// most: docs/read-path.md). w is reused as the server reuses nothing: each iteration starts from an
+// empty buffer of the final size, so the figures are the renderer's own allocations.
 func benchRender(b *testing.B, render func(w *bytes.Buffer) error) {
 	var w bytes.Buffer
 	if err := render(&w); err != nil {

@@ -8,9 +8,9 @@ import (
 	"procfsd/cgroupview"
 )
 
-// /proc/stat (kernel fs/proc/stat.c show_stat). docs/behaviour.md §2.3: the host's "cpu" and "cpuN" lines are
-// replaced by the container's, numbered 0..N-1 like cpuinfo, with the aggregate first and equal
-// to their sum; procs_running and procs_blocked are the container's; intr, ctxt, btime,
+// /proc/stat (kernel fs/proc/stat.c show_stat). docs/behaviour.md §2.3: the host's "cpu" and "cpuN"
+// lines are replaced by the container's, numbered 0..N-1 like cpuinfo, with the aggregate first and
+// equal to their sum; procs_running and procs_blocked are the container's; intr, ctxt, btime,
 // processes and softirq pass through in the host's order (LXCFS leaks procs_*: lxc/lxcfs#654).
 
 // CPUTimes is one CPU line in USER_HZ ticks. nice, iowait, irq, softirq, steal and guest are 0:

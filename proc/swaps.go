@@ -7,9 +7,9 @@ import (
 	"procfsd/cgroupview"
 )
 
-// /proc/swaps (kernel mm/swapfile.c, swap_show). docs/behaviour.md §2.2: the container sees one virtual
-// device whose size and use are its swap figures (swapFigures), or only the header when it has
-// no swap. The header is the host's, byte for byte: older kernels print single tabs
+// /proc/swaps (kernel mm/swapfile.c, swap_show). docs/behaviour.md §2.2: the container sees one
+// virtual device whose size and use are its swap figures (swapFigures), or only the header when it
+// has no swap. The header is the host's, byte for byte: older kernels print single tabs
 // ("Size\tUsed\tPriority"), newer ones double tabs; the data line follows the header's style.
 
 // swapNameWidth is swap_show's "%*s" padding of the file name to 40 columns.

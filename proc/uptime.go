@@ -5,8 +5,9 @@ import (
 	"fmt"
 )
 
-// /proc/uptime (kernel fs/proc/uptime.c: "%lu.%02lu %lu.%02lu\n"). docs/behaviour.md §2.4: uptime is the age
-// of the container's init, idle the CPU time its visible CPUs did not spend on the container.
+// /proc/uptime (kernel fs/proc/uptime.c: "%lu.%02lu %lu.%02lu\n"). docs/behaviour.md §2.4: uptime
+// is the age of the container's init, idle the CPU time its visible CPUs did not spend on the
+// container.
 
 // ContainerUptime returns /proc/uptime's two figures from the init's age (seconds), the visible
 // CPU count and the container's total CPU time (seconds): idle = max(0, uptime×cpus − cpu time).

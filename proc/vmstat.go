@@ -7,9 +7,10 @@ import (
 	"procfsd/cgroupview"
 )
 
-// /proc/vmstat (kernel mm/vmstat.c, vmstat_show: "%s %lu\n"). docs/behaviour.md §2.2: the counters the memory
-// cgroup accounts come from memory.stat, nr_free_pages is the container's MemFree, everything
-// else (zone, NUMA, compaction, … counters) passes through, in the host's line set and order.
+// /proc/vmstat (kernel mm/vmstat.c, vmstat_show: "%s %lu\n"). docs/behaviour.md §2.2: the counters
+// the memory cgroup accounts come from memory.stat, nr_free_pages is the container's MemFree,
+// everything else (zone, NUMA, compaction, … counters) passes through, in the host's line set and
+// order.
 //
 // Gauges are converted from memory.stat bytes to vmstat units (vmCounters). Event counters need
 // no table: mm/memcontrol.c reports them under their vmstat names (memcg_vm_event_stat: pgfault,

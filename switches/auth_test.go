@@ -50,8 +50,8 @@ func (p *fakeProc) process(pid int, ns, uidMap string, start uint64) {
 	}
 }
 
-// TestAuthorizeSwitchWrite: who may write which switch (docs/behaviour.md §3). The uid is the FUSE request's,
-// in procfsd's user namespace; what the writer's own uid_map says never counts.
+// TestAuthorizeSwitchWrite: who may write which switch (docs/behaviour.md §3). The uid is the FUSE
+// request's, in procfsd's user namespace; what the writer's own uid_map says never counts.
 func TestAuthorizeSwitchWrite(t *testing.T) {
 	self, err := userNS("/proc/self/ns/user")
 	if err != nil {

@@ -15,11 +15,11 @@ import (
 	"procfsd/cgroupview"
 )
 
-// Board holds both switches of docs/behaviour.md §3: the host's stats_isolated and every container's
-// container_stats_isolated, where they come from (control files, ctl, the OCI hook, Docker
-// labels), the state file that keeps them across restarts, and the native kernel that applies
-// them itself when there is one. It is safe for concurrent use; the read path (Isolated) takes
-// no lock.
+// Board holds both switches of docs/behaviour.md §3: the host's stats_isolated and every
+// container's container_stats_isolated, where they come from (control files, ctl, the OCI hook,
+// Docker labels), the state file that keeps them across restarts, and the native kernel that
+// applies them itself when there is one. It is safe for concurrent use; the read path (Isolated)
+// takes no lock.
 type Board struct {
 	cfg     Config
 	log     *zap.Logger
@@ -38,7 +38,8 @@ type Config struct {
 	ProcRoot   string // host /proc
 	CgroupRoot string // host /sys/fs/cgroup
 	StateDir   string // where switches.json is kept; "" keeps nothing
-	// DockerRoot is Docker's data root, where opt-out labels are read (docs/behaviour.md §3, --docker-root).
+	// DockerRoot is Docker's data root, where opt-out labels are read (docs/behaviour.md §3,
+	// --docker-root).
 	DockerRoot string
 	// StatsIsolated is the initial host switch (docs/behaviour.md §3).
 	StatsIsolated bool
@@ -72,9 +73,9 @@ func Open(cfg Config) (*Board, error) {
 	return b, nil
 }
 
-// load loads the persisted switches from --state-dir and picks the mode: a native
-// kernel when one is detected (docs/behaviour.md §3). A state file that cannot be used is moved aside with
-// one log line and the defaults apply; it never stops the daemon (docs/behaviour.md §3).
+// load loads the persisted switches from --state-dir and picks the mode: a native kernel when one
+// is detected (docs/behaviour.md §3). A state file that cannot be used is moved aside with one log
+// line and the defaults apply; it never stops the daemon (docs/behaviour.md §3).
 func (b *Board) load() error {
 	if b.cfg.Kernel == nil && DetectNative(b.cfg.ProcRoot) {
 		b.cfg.Kernel = &TKernel{ProcRoot: b.cfg.ProcRoot, CgroupRoot: b.cfg.CgroupRoot, Helper: b.cfg.NativeHelper}
@@ -89,7 +90,8 @@ func (b *Board) load() error {
 	if err := os.MkdirAll(b.cfg.StateDir, 0o700); err != nil {
 		return fmt.Errorf("create state dir: %w", err)
 	}
-	// The socket and state are root's only (docs/behaviour.md §5.4); tighten a directory made by someone else.
+	// The socket and state are root's only (docs/behaviour.md §5.4); tighten a directory made by
+	// someone else.
 	if err := os.Chmod(b.cfg.StateDir, 0o700); err != nil {
 		return fmt.Errorf("create state dir: %w", err)
 	}
@@ -285,8 +287,8 @@ func (b *Board) Run(ctx context.Context) {
 	}
 }
 
-// Isolated reports whether c sees its own numbers: the host switch and its own (docs/behaviour.md §3).
-// On a native kernel procfsd never virtualizes: the kernel does.
+// Isolated reports whether c sees its own numbers: the host switch and its own (docs/behaviour.md
+// §3). On a native kernel procfsd never virtualizes: the kernel does.
 func (b *Board) Isolated(c *cgroupview.Container) bool {
 	return b.cfg.Kernel == nil && b.hostIsolated.Load() && b.ContainerIsolated(c)
 }

@@ -72,8 +72,9 @@ func parseDockerConfig(b []byte, id string) (isolated, set bool, err error) {
 	return on, ok, nil
 }
 
-// Annotation reads the opt-out annotation or label: "0"/"false" opt out, "1"/"true" opt
-// in (docs/behaviour.md §3). ok is false for a missing or unrecognised value, which leaves the default.
+// Annotation reads the opt-out annotation or label: "0"/"false" opt out, "1"/"true" opt in
+// (docs/behaviour.md §3). ok is false for a missing or unrecognised value, which leaves the
+// default.
 func Annotation(v string) (isolated, ok bool) {
 	switch strings.ToLower(strings.TrimSpace(v)) {
 	case "0", "false":

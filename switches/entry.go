@@ -11,7 +11,8 @@ import (
 	"procfsd/cgroupview"
 )
 
-// Where a container's switch value came from (docs/behaviour.md §3), as `procfsd ctl list` prints it.
+// Where a container's switch value came from (docs/behaviour.md §3), as `procfsd ctl list` prints
+// it.
 const (
 	SourceDefault    = "default"    // never set: isolated, like a new cgroup on a TencentOS kernel
 	SourceAnnotation = "annotation" // OCI annotation procfsd.io/container-stats-isolated, via the hook

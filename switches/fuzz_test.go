@@ -4,8 +4,8 @@ import (
 	"testing"
 )
 
-// FuzzParseSwitch: exactly "0" and "1", each with an optional newline, are accepted (docs/behaviour.md §3);
-// everything else is ErrBadValue.
+// FuzzParseSwitch: exactly "0" and "1", each with an optional newline, are accepted
+// (docs/behaviour.md §3); everything else is ErrBadValue.
 func FuzzParseSwitch(f *testing.F) {
 	for _, s := range []string{"0", "1", "0\n", "1\n", "", "\n", "2", "01", "1 ", " 1", "1\n\n", "0\n1", "-1", "true"} {
 		f.Add([]byte(s))

@@ -12,7 +12,8 @@ import (
 	"procfsd/statedir"
 )
 
-// stateFileName is the switch state under --state-dir (docs/behaviour.md §3: it survives a restart).
+// stateFileName is the switch state under --state-dir (docs/behaviour.md §3: it survives a
+// restart).
 const stateFileName = "switches.json"
 
 // savedState is the state file's content. Version guards against reading a future format.

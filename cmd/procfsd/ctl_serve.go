@@ -7,8 +7,8 @@ import (
 	"procfsd/fs"
 )
 
-// switchFlags are serve's flags for the switches (docs/behaviour.md §3), registered from here so serve.go
-// stays small.
+// switchFlags are serve's flags for the switches (docs/behaviour.md §3), registered from here so
+// serve.go stays small.
 type switchFlags struct {
 	dockerRoot string
 }

@@ -18,9 +18,9 @@ import (
 	"procfsd/statedir"
 )
 
-// How a process passes the connection to the next one (docs/restarts.md, "Live handover"). The variables
-// are set only by procfsd itself: on a live handover (SIGHUP, `procfsd upgrade`) the server
-// re-executes its binary with the /dev/fuse descriptor and a memfd of its state; under
+// How a process passes the connection to the next one (docs/restarts.md, "Live handover"). The
+// variables are set only by procfsd itself: on a live handover (SIGHUP, `procfsd upgrade`) the
+// server re-executes its binary with the /dev/fuse descriptor and a memfd of its state; under
 // `serve --supervise` the supervisor starts each server with the descriptor alone.
 const (
 	envFuseFD     = "PROCFSD_FUSE_FD"     // the inherited /dev/fuse descriptor

@@ -11,8 +11,8 @@ import (
 )
 
 // hookFiles are the daemon's files the hook mounts, at the same path in the container
-// (docs/behaviour.md §1.2). vmstat is here because runc refuses it as a spec mount; the hook runs before
-// pivot_root, where runc's destination list does not apply. The pressure files are mounted
+// (docs/behaviour.md §1.2). vmstat is here because runc refuses it as a spec mount; the hook runs
+// before pivot_root, where runc's destination list does not apply. The pressure files are mounted
 // only where both the daemon and the container's /proc have them.
 var hookFiles = []struct {
 	rel      string
