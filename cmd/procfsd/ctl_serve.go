@@ -15,7 +15,7 @@ type switchFlags struct {
 
 func registerSwitchFlags(fl *flag.FlagSet) *switchFlags {
 	f := &switchFlags{}
-	fl.StringVar(&f.dockerRoot, "docker-root", "/var/lib/docker", "Docker's data root, where container labels are read (docs/behaviour.md §3)")
+	fl.StringVar(&f.dockerRoot, "docker-root", "/var/lib/docker", "Docker's data root, where containers' procfsd.io/container-stats-isolated labels are read")
 	return f
 }
 
