@@ -24,9 +24,9 @@ func (r *Reader) Tasks(c *Container) (Tasks, error) {
 }
 
 // Threads is Tasks without the states: Total and LastPID, from the task list and one
-// /proc/<tid>/status read instead of a /proc/<tid>/stat read per thread. loadavg takes its
-// running count from the load sampler's last count instead (fs/render.go): reading every
-// thread's state was most of a cold loadavg read's cost (docs/read-path.md, "The load sampler").
+// /proc/<tid>/status read instead of a /proc/<tid>/stat read per thread. loadavg takes its running
+// count from the load sampler's last count instead (fs/render.go): reading every thread's state
+// would be most of a cold loadavg read's cost (docs/read-path.md, "The load sampler").
 func (r *Reader) Threads(c *Container) (Tasks, error) {
 	buf := getBuf()
 	defer putBuf(buf)

@@ -28,8 +28,8 @@ const maxDaemonHWM = 200 << 20
 // daemon does read it (docs/behaviour.md §3: --docker-root, the container ID from the cgroup path).
 func TestBoundsDockerConfig(t *testing.T) {
 	h := readHost(t)
-	// The daemon runs under a memory limit, so that the old behaviour (reading /dev/zero until
-	// the OOM killer comes) fails this test rather than the machine. Created before the daemon,
+	// The daemon runs under a memory limit, so that a daemon without the bound (reading /dev/zero
+	// until the OOM killer comes) fails this test rather than the machine. Created before the daemon,
 	// it is removed after the daemon's stop.
 	guard := newCgroup(t, limits{memory: 512 << 20})
 	dataRoot := t.TempDir()
@@ -61,7 +61,7 @@ func TestBoundsDockerConfig(t *testing.T) {
 			if err := syscall.Mkfifo(path, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			// A reader blocked in open (the old behaviour) is let go, so the daemon can stop.
+			// A reader blocked in open (a daemon without the bound) is let go, so the daemon can stop.
 			t.Cleanup(func() {
 				if f, err := os.OpenFile(path, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
 					f.Close()

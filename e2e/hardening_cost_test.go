@@ -523,14 +523,14 @@ func checkMeminfoShape(text string, total int64) error {
 }
 
 // TestHardeningSnapshotsPerContainer: container A holds 21,000 open meminfo files, each read
-// partway (its first byte), more than all containers' snapshots together were allowed before (16
-// MiB); they share a few snapshots, so A also holds files opened while its renderings change, until
+// partway (its first byte), more than a single budget shared by all containers (16 MiB) would
+// hold; they share a few snapshots, so A also holds files opened while its renderings change, until
 // the daemon logs A past its own budget. A reader in container B then reads meminfo with 16-byte
 // reads while its own memory use changes by 64 MiB between its first read and the rest: each file
 // it puts together must be whole, and the snapshot of its first read (docs/behaviour.md §1.2),
 // however many files A holds open (docs/read-path.md, "What an open file costs"). With one budget
-// for all containers, A's files used it up and B's later offsets were rendered afresh: a MemFree
-// from after the change in every pass.
+// for all containers, A's files would use it up and B's later offsets would be rendered afresh: a
+// MemFree from after the change in every pass.
 func TestHardeningSnapshotsPerContainer(t *testing.T) {
 	d := startDaemon(t, daemonOptions{})
 	cgA, cgB := newCgroup(t, limits{memory: 512 << 20}), newCgroup(t, limits{memory: 256 << 20})

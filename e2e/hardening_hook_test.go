@@ -235,8 +235,8 @@ func TestHookBadBundle(t *testing.T) {
 	args := []string{"--mountpoint", mnt, "--state-dir", state}
 
 	t.Run("root.path leaves the bundle", func(t *testing.T) {
-		// The bundle's sibling is a complete rootfs, so that the old lexical join mounted into
-		// it; ../../../.. (the host's /) is refused by the same rule (TestParseConfigConfined).
+		// The bundle's sibling is a complete rootfs, so that a lexical join of root.path would mount
+		// into it; ../../../.. (the host's /) is refused by the same rule (TestParseConfigConfined).
 		b := newFakeBundle(t, nil)
 		sibling := newFakeBundle(t, nil)
 		rel, err := filepath.Rel(b.dir, sibling.rootfs)

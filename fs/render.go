@@ -200,8 +200,8 @@ func renderLoadavg(r *renderCtx, w *bytes.Buffer) error {
 	}
 	interval := r.srv.cfg.LoadavgInterval
 	// The running count (4th field) is the sampler's last one while it is at most two intervals
-	// old, as LXCFS serves its own: counting every thread's state at each read was most of a
-	// cold read's cost (docs/read-path.md, "The load sampler"). The total and the
+	// old, as LXCFS serves its own: counting every thread's state at each read would be most
+	// of a cold read's cost (docs/read-path.md, "The load sampler"). The total and the
 	// newest PID are read now: the newest PID must be at least the reader's own. A container
 	// the sampler counts only every k intervals (package history) takes its count up to
 	// k+1 intervals old: counting here would spend what the sampler saves.
