@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"procfsd/ctlapi"
+	"procfsd/internal/fixture"
 )
 
 // startCtlWith serves the control socket of a server on the fixture cgroup tree, after set
@@ -21,7 +22,7 @@ import (
 func startCtlWith(t *testing.T, set func(*Server)) (*Server, string) {
 	t.Helper()
 	state := filepath.Join(t.TempDir(), "state")
-	srv := newSwitchServer(t, copyTree(t, "../testdata/native/cgroup"), state, nil)
+	srv := newSwitchServer(t, fixture.CopyTree(t, "../testdata/native/cgroup"), state, nil)
 	set(srv)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -73,7 +74,7 @@ func TestControlAcceptRetries(t *testing.T) {
 	for _, errno := range []syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.ECONNABORTED} {
 		t.Run(errno.Error(), func(t *testing.T) {
 			state := t.TempDir()
-			srv := newSwitchServer(t, copyTree(t, "../testdata/native/cgroup"), "", nil)
+			srv := newSwitchServer(t, fixture.CopyTree(t, "../testdata/native/cgroup"), "", nil)
 			ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: filepath.Join(state, ctlapi.SocketName), Net: "unix"})
 			if err != nil {
 				t.Fatal(err)
@@ -96,7 +97,7 @@ func TestControlAcceptRetries(t *testing.T) {
 
 // TestControlAcceptEndsWithListener: a closed listener, or the context ending, ends the loop.
 func TestControlAcceptEndsWithListener(t *testing.T) {
-	srv := newSwitchServer(t, copyTree(t, "../testdata/native/cgroup"), "", nil)
+	srv := newSwitchServer(t, fixture.CopyTree(t, "../testdata/native/cgroup"), "", nil)
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: filepath.Join(t.TempDir(), ctlapi.SocketName), Net: "unix"})
 	if err != nil {
 		t.Fatal(err)

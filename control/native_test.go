@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"procfsd/ctlapi"
+	"procfsd/internal/fixture"
 	"procfsd/switches"
 )
 
@@ -38,7 +39,7 @@ func (k *recordingKernel) SetContainer(paths map[string]string, on bool) error {
 // the sysctl, and a registered container that opts out has the kernel switch set from its
 // cgroups; one that does not is left alone (docs/behaviour.md §3).
 func TestNativeMode(t *testing.T) {
-	proc := copyTree(t, "../testdata/native/proc")
+	proc := fixture.CopyTree(t, "../testdata/native/proc")
 	k := &recordingKernel{TKernel: switches.TKernel{ProcRoot: proc}}
 	srv := newForTest(t, switches.Config{ProcRoot: proc, CgroupRoot: "../testdata/native/cgroup", StatsIsolated: true,
 		Kernel: k, Logger: zaptest.NewLogger(t)})
@@ -52,7 +53,7 @@ func TestNativeMode(t *testing.T) {
 	if resp := srv.handle(ctlapi.Request{Op: "set-host", Value: new(bool)}, os.Getpid()); resp.Error != "" {
 		t.Fatal(resp.Error)
 	}
-	if got := readString(t, filepath.Join(proc, "sys/kernel/stats_isolated")); got != "0\n" {
+	if got := fixture.ReadString(t, filepath.Join(proc, "sys/kernel/stats_isolated")); got != "0\n" {
 		t.Errorf("sysctl after set-host 0 = %q", got)
 	}
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"procfsd/ctlapi"
+	"procfsd/internal/fixture"
 	"procfsd/internal/testenv"
 	"procfsd/switches"
 )
@@ -22,7 +23,7 @@ func startCtlForTest(t *testing.T) (*Server, string) {
 	t.Helper()
 	testenv.RequireRoot(t) // the socket answers root only
 	state := filepath.Join(t.TempDir(), "state")
-	srv := newSwitchServer(t, copyTree(t, "../testdata/native/cgroup"), state, nil)
+	srv := newSwitchServer(t, fixture.CopyTree(t, "../testdata/native/cgroup"), state, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	t.Cleanup(func() { cancel(); wg.Wait() })
@@ -119,7 +120,7 @@ func TestCtlClientProcess(t *testing.T) {
 // TestSetUnseenContainerByRuntimeID: a full runtime ID names the container's cgroup even
 // before the container was seen (Docker's cgroupfs layout here); a short one must have been seen.
 func TestSetUnseenContainerByRuntimeID(t *testing.T) {
-	cg := copyTree(t, "../testdata/native/cgroup")
+	cg := fixture.CopyTree(t, "../testdata/native/cgroup")
 	id := strings.Repeat("5e", 32)
 	if err := os.MkdirAll(filepath.Join(cg, "memory/docker", id), 0o755); err != nil {
 		t.Fatal(err)

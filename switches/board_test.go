@@ -2,7 +2,6 @@ package switches
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,19 +12,10 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"procfsd/cgroupview"
+	"procfsd/internal/fixture"
 )
 
 const hostProc = "../testdata/hosts/debian12-2cpu/proc"
-
-// copyTree copies a fixture directory so a test can change it.
-func copyTree(t *testing.T, src string) string {
-	t.Helper()
-	dst := filepath.Join(t.TempDir(), filepath.Base(src))
-	if out, err := exec.Command("cp", "-a", src, dst).CombinedOutput(); err != nil {
-		t.Fatalf("copy %s: %v: %s", src, err, out)
-	}
-	return dst
-}
 
 // ctr1 is the container of the testdata/native/cgroup tree.
 var ctr1 = &cgroupview.Container{ID: "/tke/ctr1", Paths: map[string]string{
@@ -58,7 +48,7 @@ func openForTest(t *testing.T, cfg Config) *Board {
 // what the next server on the same --state-dir starts with, over --stats-isolated; the
 // container's entry goes when its cgroup does (docs/behaviour.md §3).
 func TestStateSurvivesRestart(t *testing.T) {
-	cg := copyTree(t, "../testdata/native/cgroup")
+	cg := fixture.CopyTree(t, "../testdata/native/cgroup")
 	state := filepath.Join(t.TempDir(), "state")
 	s1 := newSwitchServer(t, cg, state, nil)
 	if err := s1.SetHost(false, "test"); err != nil {
@@ -104,7 +94,7 @@ func TestStateSurvivesRestart(t *testing.T) {
 // TestStateOfGoneContainerNotLoaded: a container whose cgroup went while procfsd was stopped
 // is not brought back.
 func TestStateOfGoneContainerNotLoaded(t *testing.T) {
-	cg := copyTree(t, "../testdata/native/cgroup")
+	cg := fixture.CopyTree(t, "../testdata/native/cgroup")
 	state := t.TempDir()
 	st := &savedState{Version: stateVersion, StatsIsolated: true, Containers: []Entry{
 		{ID: "/tke/ctr1", Cgroup: ctr1.Paths, Isolated: false, Source: SourceWrite},
