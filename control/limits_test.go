@@ -18,12 +18,14 @@ import (
 )
 
 // startCtlWith serves the control socket of a server on the fixture cgroup tree, after set
-// has adjusted the server's limits.
+// (if not nil) has adjusted the server's limits.
 func startCtlWith(t *testing.T, set func(*Server)) (*Server, string) {
 	t.Helper()
 	state := filepath.Join(t.TempDir(), "state")
 	srv := newSwitchServer(t, fixture.CopyTree(t, "../testdata/native/cgroup"), state, nil)
-	set(srv)
+	if set != nil {
+		set(srv)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	t.Cleanup(func() { cancel(); wg.Wait() })

@@ -1,13 +1,11 @@
 package control
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,15 +20,7 @@ import (
 func startCtlForTest(t *testing.T) (*Server, string) {
 	t.Helper()
 	testenv.RequireRoot(t) // the socket answers root only
-	state := filepath.Join(t.TempDir(), "state")
-	srv := newSwitchServer(t, fixture.CopyTree(t, "../testdata/native/cgroup"), state, nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	t.Cleanup(func() { cancel(); wg.Wait() })
-	if err := srv.Start(ctx, &wg); err != nil {
-		t.Fatal(err)
-	}
-	return srv, state
+	return startCtlWith(t, nil)
 }
 
 func call(t *testing.T, state string, req ctlapi.Request) *ctlapi.Response {
