@@ -15,6 +15,7 @@ import (
 
 	"procfsd/ctlapi"
 	"procfsd/internal/fixture"
+	"procfsd/internal/testenv"
 )
 
 // startCtlWith serves the control socket of a server on the fixture cgroup tree, after set
@@ -33,14 +34,6 @@ func startCtlWith(t *testing.T, set func(*Server)) (*Server, string) {
 		t.Fatal(err)
 	}
 	return srv, state
-}
-
-// rootOnly skips a test whose client must be answered: the daemon answers root only.
-func rootOnly(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("the control socket answers root only; run as root")
-	}
 }
 
 // waitFor polls cond every few ms until it holds, failing the test after 10 s.
@@ -72,7 +65,7 @@ func (f *failingAcceptor) AcceptUnix() (*net.UnixConn, error) {
 // TestControlAcceptRetries: accept failing with EMFILE (the daemon out of descriptors) or
 // ECONNABORTED does not end the control socket; once accept works again, clients are answered.
 func TestControlAcceptRetries(t *testing.T) {
-	rootOnly(t)
+	testenv.RequireRoot(t) // the socket answers root only
 	for _, errno := range []syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.ECONNABORTED} {
 		t.Run(errno.Error(), func(t *testing.T) {
 			state := t.TempDir()
@@ -113,7 +106,7 @@ func TestControlAcceptEndsWithListener(t *testing.T) {
 // TestControlDropsSilentClient: a client that connects and sends nothing is dropped after the
 // connection's deadline, so it cannot keep a slot.
 func TestControlDropsSilentClient(t *testing.T) {
-	rootOnly(t)
+	testenv.RequireRoot(t) // the socket answers root only
 	srv, state := startCtlWith(t, func(s *Server) { s.ctlTimeout = 100 * time.Millisecond })
 	conn, err := net.Dial("unix", filepath.Join(state, ctlapi.SocketName))
 	if err != nil {
@@ -135,7 +128,7 @@ func TestControlDropsSilentClient(t *testing.T) {
 // TestControlBoundsClients: clients past the limit wait in the listen backlog instead of each
 // taking a descriptor of the daemon, and are answered once the ones before them are gone.
 func TestControlBoundsClients(t *testing.T) {
-	rootOnly(t)
+	testenv.RequireRoot(t) // the socket answers root only
 	const limit = 4
 	srv, state := startCtlWith(t, func(s *Server) { s.ctlClients = limit; s.ctlTimeout = time.Minute })
 	var most atomic.Int32
