@@ -204,14 +204,37 @@ func newUnshareContainer(t *testing.T, d *daemon, name string, root, reader *cgr
 
 	cmd := gated("unshare", "--pid", "--fork", "--kill-child", "--mount", "--mount-proc",
 		"--propagation", "private", "sh", "-c", script.String())
+	c.t0, c.t1 = startInit(t, name, initCg, cmd)
+	// unshare --fork: the namespace's init is unshare's only child.
+	poll(t, 5*time.Second, name+": find init", func() error {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", cmd.Process.Pid, cmd.Process.Pid))
+		if err != nil {
+			return err
+		}
+		f := strings.Fields(string(b))
+		if len(f) != 1 {
+			return notYet("children of unshare: %q", b)
+		}
+		c.init, err = strconv.Atoi(f[0])
+		return err
+	})
+	t.Logf("%s: init pid %d in %s, commands in %s", name, c.init, initCg.path, reader.path)
+	return c
+}
+
+// startInit starts cmd, a gated container init that prints "ready" once it is set up, in cg
+// and returns once it has, with the times of the start and of "ready"; cleanup kills its
+// process group and waits for it. A failure names name and shows init's stderr.
+func startInit(t *testing.T, name string, cg *cgroup, cmd *exec.Cmd) (t0, t1 time.Time) {
+	t.Helper()
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	var stderr syncBuffer
 	cmd.Stderr = &stderr
-	c.t0 = time.Now()
-	if err := startGated(initCg, cmd); err != nil {
+	t0 = time.Now()
+	if err := startGated(cg, cmd); err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
 	waited := make(chan struct{})
@@ -232,22 +255,7 @@ func newUnshareContainer(t *testing.T, d *daemon, name string, root, reader *cgr
 	case <-time.After(20 * time.Second):
 		t.Fatalf("%s: init not ready after 20s; stderr: %s", name, stderr.String())
 	}
-	c.t1 = time.Now()
-	// unshare --fork: the namespace's init is unshare's only child.
-	poll(t, 5*time.Second, name+": find init", func() error {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", cmd.Process.Pid, cmd.Process.Pid))
-		if err != nil {
-			return err
-		}
-		f := strings.Fields(string(b))
-		if len(f) != 1 {
-			return notYet("children of unshare: %q", b)
-		}
-		c.init, err = strconv.Atoi(f[0])
-		return err
-	})
-	t.Logf("%s: init pid %d in %s, commands in %s", name, c.init, initCg.path, reader.path)
-	return c
+	return t0, time.Now()
 }
 
 func (c *unshareContainer) String() string { return c.name }

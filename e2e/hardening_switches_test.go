@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -45,34 +44,7 @@ func newUsernsContainer(t *testing.T, d *daemon, name string, cg *cgroup) *usern
 	cmd.SysProcAttr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: usernsHostRoot, Size: 65536}}
 	cmd.SysProcAttr.GidMappingsEnableSetgroups = true
 	cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr syncBuffer
-	cmd.Stderr = &stderr
-	c.t0 = time.Now()
-	if err := startGated(cg, cmd); err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	waited := make(chan struct{})
-	go func() { cmd.Wait(); close(waited) }()
-	t.Cleanup(func() { killGroup(cmd); <-waited })
-	ready := make(chan string, 1)
-	go func() {
-		line, _ := bufio.NewReader(stdout).ReadString('\n')
-		ready <- line
-	}()
-	select {
-	case line := <-ready:
-		if strings.TrimSpace(line) != "ready" {
-			<-waited
-			t.Fatalf("%s: init failed: %q; stderr: %s", name, line, stderr.String())
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatalf("%s: init not ready after 20s; stderr: %s", name, stderr.String())
-	}
-	c.t1 = time.Now()
+	c.t0, c.t1 = startInit(t, name, cg, cmd)
 	c.init = cmd.Process.Pid // PID 1 of the new PID namespace
 	t.Logf("%s: init pid %d in %s, user namespace root is host uid %d", name, c.init, cg.path, usernsHostRoot)
 	return c
