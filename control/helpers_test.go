@@ -12,10 +12,6 @@ import (
 
 const hostProc = "../testdata/hosts/debian12-2cpu/proc"
 
-// ctr1 is the container of the testdata/native/cgroup tree.
-var ctr1 = &cgroupview.Container{ID: "/tke/ctr1", Paths: map[string]string{
-	"memory": "/tke/ctr1", "cpuset": "/tke/ctr1", "cpuacct": "/tke/ctr1", "blkio": "/tke/ctr1", "cpu": "/tke/ctr1", "pids": "/tke/ctr1"}}
-
 func newSwitchServer(t *testing.T, cgroupRoot, stateDir string, log *zap.Logger) *Server {
 	t.Helper()
 	return newForTest(t, switches.Config{ProcRoot: hostProc, CgroupRoot: cgroupRoot, StateDir: stateDir, StatsIsolated: true, Logger: log})

@@ -47,7 +47,7 @@ func TestNativeMode(t *testing.T) {
 	if err != nil || st.Mode != switches.ModeNative || !st.StatsIsolated {
 		t.Fatalf("status = %+v, %v; want native, stats_isolated 1 from the sysctl", st, err)
 	}
-	if srv.switches.Isolated(ctr1) {
+	if srv.switches.Isolated(fixture.Ctr1) {
 		t.Errorf("a native server virtualizes")
 	}
 	if resp := srv.handle(ctlapi.Request{Op: "set-host", Value: new(bool)}, os.Getpid()); resp.Error != "" {
@@ -58,7 +58,7 @@ func TestNativeMode(t *testing.T) {
 	}
 
 	// The fixture --proc-root has no /proc/<pid>, so the hook's reported cgroups are used.
-	resp := srv.handle(ctlapi.Request{Op: "register", Name: "ctr1", Cgroup: ctr1.Paths,
+	resp := srv.handle(ctlapi.Request{Op: "register", Name: "ctr1", Cgroup: fixture.Ctr1.Paths,
 		Annotations: map[string]string{switches.OptOutKey: "false"}}, os.Getpid())
 	if resp.Error != "" {
 		t.Fatal(resp.Error)
@@ -66,15 +66,15 @@ func TestNativeMode(t *testing.T) {
 	if resp.Status.Mode != switches.ModeNative || resp.Entry.Source != switches.SourceAnnotation || resp.Entry.Isolated {
 		t.Errorf("register reply: %+v %+v", resp.Status, resp.Entry)
 	}
-	want := []containerCall{{ctr1.Paths, false}}
+	want := []containerCall{{fixture.Ctr1.Paths, false}}
 	if !reflect.DeepEqual(k.calls, want) {
 		t.Errorf("kernel calls = %+v, want %+v", k.calls, want)
 	}
-	resp = srv.handle(ctlapi.Request{Op: "register", Name: "ctr1", Cgroup: ctr1.Paths}, os.Getpid())
+	resp = srv.handle(ctlapi.Request{Op: "register", Name: "ctr1", Cgroup: fixture.Ctr1.Paths}, os.Getpid())
 	if resp.Error != "" || len(k.calls) != 1 {
 		t.Errorf("a container without the annotation: %q, kernel calls %+v", resp.Error, k.calls)
 	}
-	if e := srv.switches.Get(ctr1.ID); e == nil || !e.Isolated || e.Source != switches.SourceDefault || e.Mode != "" {
+	if e := srv.switches.Get(fixture.Ctr1.ID); e == nil || !e.Isolated || e.Source != switches.SourceDefault || e.Mode != "" {
 		t.Errorf("re-registered container: %+v, want the default", e)
 	}
 }

@@ -38,7 +38,7 @@ func TestAliasEntryNotLoaded(t *testing.T) {
 	cg := fixture.CopyTree(t, "../testdata/native/cgroup")
 	state := t.TempDir()
 	alias := map[string]string{}
-	for ctrl := range ctr1.Paths {
+	for ctrl := range fixture.Ctr1.Paths {
 		alias[ctrl] = "/tke/ctr1/"
 	}
 	st := &savedState{Version: stateVersion, StatsIsolated: true, Containers: []Entry{
