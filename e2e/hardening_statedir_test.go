@@ -74,22 +74,6 @@ func refusedServe(t *testing.T, mnt, state string, extra ...string) string {
 	}
 }
 
-// statedirRoot makes a directory for a state dir test under a procfsd-e2e- directory (so that
-// TestMain reports a mount left behind) and returns it with a mountpoint in it.
-func statedirRoot(t *testing.T) (dir, mnt string) {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "procfsd-e2e-sd-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	mnt = filepath.Join(dir, "mnt")
-	if err := os.MkdirAll(mnt, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir, mnt
-}
-
 func listDir(t *testing.T, dir string) []string {
 	t.Helper()
 	ents, err := os.ReadDir(dir)
@@ -121,7 +105,7 @@ func TestStateDirUnsafeRefused(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			dir, mnt := statedirRoot(t)
+			dir, mnt := mountDirs(t, "sd-")
 			parent := filepath.Join(dir, "parent")
 			state := filepath.Join(parent, "state")
 			if err := os.MkdirAll(state, 0o700); err != nil {
@@ -154,7 +138,7 @@ func TestStateDirUnsafeRefused(t *testing.T) {
 	}
 
 	t.Run("sticky parent", func(t *testing.T) {
-		dir, mnt := statedirRoot(t)
+		dir, mnt := mountDirs(t, "sd-")
 		parent := filepath.Join(dir, "tmp")
 		if err := os.Mkdir(parent, 0o755); err != nil {
 			t.Fatal(err)
@@ -173,7 +157,7 @@ func TestStateDirUnsafeRefused(t *testing.T) {
 // link to a file elsewhere) must never make the daemon write, resize or truncate their
 // targets; it replaces them with files of its own.
 func TestStateDirLinksNotFollowed(t *testing.T) {
-	dir, mnt := statedirRoot(t)
+	dir, mnt := mountDirs(t, "sd-")
 	state := filepath.Join(dir, "state")
 	victims := filepath.Join(dir, "victims")
 	for _, d := range []string{state, victims} {
@@ -242,7 +226,7 @@ func TestStateDirLinksNotFollowed(t *testing.T) {
 // mount (stopping either brings both down); both are refused, and the first daemon serves on.
 // The lock stays with the daemon across a live handover.
 func TestStateDirOneDaemon(t *testing.T) {
-	dir, mnt := statedirRoot(t)
+	dir, mnt := mountDirs(t, "sd-")
 	state := filepath.Join(dir, "state")
 	d := startCtlDaemon(t, mnt, state)
 	readyBefore := readFile(t, filepath.Join(state, "ready"))
@@ -296,7 +280,7 @@ func TestStateDirOneDaemon(t *testing.T) {
 // TestStateDirSupervisedLock: under --supervise the supervisor and each server it starts
 // hold the state dir's lock together; a restarted server keeps it.
 func TestStateDirSupervisedLock(t *testing.T) {
-	dir, mnt := statedirRoot(t)
+	dir, mnt := mountDirs(t, "sd-")
 	state := filepath.Join(dir, "state")
 	d := startCtlDaemon(t, mnt, state, "--supervise")
 	// server waits until the ready line names a live server other than not and returns it.
@@ -335,7 +319,7 @@ func TestStateDirSupervisedLock(t *testing.T) {
 func TestStateDirPidFileRemovedOnStop(t *testing.T) {
 	for _, extra := range [][]string{nil, {"--supervise"}} {
 		t.Run(fmt.Sprintf("serve %s", strings.Join(extra, " ")), func(t *testing.T) {
-			dir, mnt := statedirRoot(t)
+			dir, mnt := mountDirs(t, "sd-")
 			state := filepath.Join(dir, "state")
 			d := startCtlDaemon(t, mnt, state, extra...)
 			pidfile := filepath.Join(state, "serve.pid")
@@ -373,7 +357,7 @@ func TestStateDirUpgradeStalePid(t *testing.T) {
 	}
 
 	t.Run("no daemon", func(t *testing.T) {
-		dir, _ := statedirRoot(t)
+		dir, _ := mountDirs(t, "sd-")
 		state := filepath.Join(dir, "state")
 		if err := os.Mkdir(state, 0o700); err != nil {
 			t.Fatal(err)
@@ -393,7 +377,7 @@ func TestStateDirUpgradeStalePid(t *testing.T) {
 	})
 
 	t.Run("pidfile names another process", func(t *testing.T) {
-		dir, mnt := statedirRoot(t)
+		dir, mnt := mountDirs(t, "sd-")
 		state := filepath.Join(dir, "state")
 		d := startCtlDaemon(t, mnt, state)
 		c, done := sleeper(t)
@@ -494,7 +478,7 @@ func abortConnection(t *testing.T, mnt string) {
 // serves without it, touching nothing in it. The test mounts the connection itself and passes
 // the descriptor as a predecessor would.
 func TestStateDirUnsafeInheritedMount(t *testing.T) {
-	dir, mnt := statedirRoot(t)
+	dir, mnt := mountDirs(t, "sd-")
 	state := filepath.Join(dir, "state")
 	if err := os.Mkdir(state, 0o700); err != nil {
 		t.Fatal(err)
