@@ -5,7 +5,6 @@ package e2e
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"os"
@@ -39,25 +38,14 @@ var commandEnv = []string{"TZ=UTC", "TERM=dumb", "LC_ALL=C",
 // run runs args in c and returns stdout; a non-zero exit or a run over 60s is an error that
 // carries stderr.
 func run(c container, args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
 	cmd := c.command(args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := c.startCommand(cmd); err != nil {
 		return "", fmt.Errorf("%s: start %q: %v", c, args, err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			return stdout.String(), fmt.Errorf("%s: %q: %v; stderr: %s", c, args, err, stderr.String())
-		}
-	case <-ctx.Done():
-		killGroup(cmd)
-		<-done
-		return stdout.String(), fmt.Errorf("%s: %q: still running after 60s", c, args)
+	if err := waitGroup(cmd, 60*time.Second); err != nil {
+		return stdout.String(), fmt.Errorf("%s: %q: %v; stderr: %s", c, args, err, stderr.String())
 	}
 	return stdout.String(), nil
 }
@@ -134,6 +122,21 @@ func background(t *testing.T, c container, args ...string) (<-chan string, func(
 func killGroup(cmd *exec.Cmd) {
 	if cmd.Process != nil {
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	}
+}
+
+// waitGroup waits for cmd, which runs in a process group of its own (gated), at most timeout:
+// it returns cmd's error, or kills the group and waits for it past timeout.
+func waitGroup(cmd *exec.Cmd, timeout time.Duration) error {
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(timeout):
+		killGroup(cmd)
+		<-done
+		return fmt.Errorf("still running after %v", timeout)
 	}
 }
 

@@ -237,17 +237,8 @@ func runInCgroup(t *testing.T, cg *cgroup, args ...string) (string, error) {
 	if err := startGated(cg, cmd); err != nil {
 		t.Fatalf("start %q in %s: %v", args, cg, err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			return stdout.String(), fmt.Errorf("%q in %s: %v; stderr: %s", args, cg, err, stderr.String())
-		}
-	case <-time.After(60 * time.Second):
-		killGroup(cmd)
-		<-done
-		return stdout.String(), fmt.Errorf("%q in %s: still running after 60s", args, cg)
+	if err := waitGroup(cmd, 60*time.Second); err != nil {
+		return stdout.String(), fmt.Errorf("%q in %s: %v; stderr: %s", args, cg, err, stderr.String())
 	}
 	return stdout.String(), nil
 }
