@@ -95,6 +95,20 @@ func mountDirs(t *testing.T, kind string) (dir, mnt string) {
 	return dir, mnt
 }
 
+// terminate sends cmd SIGTERM and waits for done (closed, or sent to, once cmd.Wait returns);
+// past timeout it kills cmd, waits again and reports that it had to.
+func terminate[T any](cmd *exec.Cmd, done <-chan T, timeout time.Duration) (killed bool) {
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-done:
+		return false
+	case <-time.After(timeout):
+		cmd.Process.Kill()
+		<-done
+		return true
+	}
+}
+
 // startDaemon starts the daemon on a fresh temporary mountpoint, waits until the mount is in
 // /proc/self/mountinfo, and registers a cleanup that stops it with SIGTERM and checks that it
 // unmounted and exited 0.

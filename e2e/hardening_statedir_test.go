@@ -57,13 +57,7 @@ func refusedServe(t *testing.T, mnt, state string, extra ...string) string {
 		}
 		if n := len(procfsdMounts(t, mnt)); n > before {
 			// Accepted: stop it and take its mount down, then fail.
-			cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-done:
-			case <-time.After(10 * time.Second):
-				cmd.Process.Kill()
-				<-done
-			}
+			terminate(cmd, done, 10*time.Second)
 			for len(procfsdMounts(t, mnt)) > before {
 				if err := unix.Unmount(mnt, unix.MNT_DETACH); err != nil {
 					break
@@ -511,13 +505,7 @@ func TestStateDirUnsafeInheritedMount(t *testing.T) {
 	done := make(chan struct{})
 	go func() { cmd.Wait(); close(done) }()
 	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
+		terminate(cmd, done, 10*time.Second)
 	})
 	fuse.Close() // the daemon holds the connection now, as after a handover
 	poll(t, 20*time.Second, "the inherited mount served", func() error {
