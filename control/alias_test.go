@@ -6,13 +6,14 @@ import (
 	"testing"
 
 	"procfsd/ctlapi"
+	"procfsd/internal/fixture"
 )
 
 // TestSetContainerByAlias: every spelling of a cgroup path sets the one entry keyed by the
 // kernel's form of it, the one readers and the sweep use; the root cgroup is refused. The
 // requests go through the socket's dispatch, past the peer check (which only root passes).
 func TestSetContainerByAlias(t *testing.T) {
-	srv := newSwitchServer(t, copyTree(t, "../testdata/native/cgroup"), filepath.Join(t.TempDir(), "state"), nil)
+	srv := newSwitchServer(t, fixture.CopyTree(t, "../testdata/native/cgroup"), filepath.Join(t.TempDir(), "state"), nil)
 	for i, alias := range []string{"/tke/ctr1/", "//tke/ctr1", "/tke/ctr1/.", "/tke/x/../ctr1"} {
 		on := i%2 == 1
 		r := srv.handle(ctlapi.Request{Op: "set-container", Container: alias, Value: &on}, 0)

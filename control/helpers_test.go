@@ -1,9 +1,6 @@
 package control
 
 import (
-	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 
 	"go.uber.org/zap"
@@ -14,29 +11,6 @@ import (
 )
 
 const hostProc = "../testdata/hosts/debian12-2cpu/proc"
-
-// ctr1 is the container of the testdata/native/cgroup tree.
-var ctr1 = &cgroupview.Container{ID: "/tke/ctr1", Paths: map[string]string{
-	"memory": "/tke/ctr1", "cpuset": "/tke/ctr1", "cpuacct": "/tke/ctr1", "blkio": "/tke/ctr1", "cpu": "/tke/ctr1", "pids": "/tke/ctr1"}}
-
-// copyTree copies a fixture directory so a test can change it.
-func copyTree(t *testing.T, src string) string {
-	t.Helper()
-	dst := filepath.Join(t.TempDir(), filepath.Base(src))
-	if out, err := exec.Command("cp", "-a", src, dst).CombinedOutput(); err != nil {
-		t.Fatalf("copy %s: %v: %s", src, err, out)
-	}
-	return dst
-}
-
-func readString(t *testing.T, p string) string {
-	t.Helper()
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
 
 func newSwitchServer(t *testing.T, cgroupRoot, stateDir string, log *zap.Logger) *Server {
 	t.Helper()

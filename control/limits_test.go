@@ -14,15 +14,19 @@ import (
 	"time"
 
 	"procfsd/ctlapi"
+	"procfsd/internal/fixture"
+	"procfsd/internal/testenv"
 )
 
 // startCtlWith serves the control socket of a server on the fixture cgroup tree, after set
-// has adjusted the server's limits.
+// (if not nil) has adjusted the server's limits.
 func startCtlWith(t *testing.T, set func(*Server)) (*Server, string) {
 	t.Helper()
 	state := filepath.Join(t.TempDir(), "state")
-	srv := newSwitchServer(t, copyTree(t, "../testdata/native/cgroup"), state, nil)
-	set(srv)
+	srv := newSwitchServer(t, fixture.CopyTree(t, "../testdata/native/cgroup"), state, nil)
+	if set != nil {
+		set(srv)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	t.Cleanup(func() { cancel(); wg.Wait() })
@@ -30,14 +34,6 @@ func startCtlWith(t *testing.T, set func(*Server)) (*Server, string) {
 		t.Fatal(err)
 	}
 	return srv, state
-}
-
-// rootOnly skips a test whose client must be answered: the daemon answers root only.
-func rootOnly(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("the control socket answers root only; run as root")
-	}
 }
 
 // waitFor polls cond every few ms until it holds, failing the test after 10 s.
@@ -69,11 +65,11 @@ func (f *failingAcceptor) AcceptUnix() (*net.UnixConn, error) {
 // TestControlAcceptRetries: accept failing with EMFILE (the daemon out of descriptors) or
 // ECONNABORTED does not end the control socket; once accept works again, clients are answered.
 func TestControlAcceptRetries(t *testing.T) {
-	rootOnly(t)
+	testenv.RequireRoot(t) // the socket answers root only
 	for _, errno := range []syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.ECONNABORTED} {
 		t.Run(errno.Error(), func(t *testing.T) {
 			state := t.TempDir()
-			srv := newSwitchServer(t, copyTree(t, "../testdata/native/cgroup"), "", nil)
+			srv := newSwitchServer(t, fixture.CopyTree(t, "../testdata/native/cgroup"), "", nil)
 			ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: filepath.Join(state, ctlapi.SocketName), Net: "unix"})
 			if err != nil {
 				t.Fatal(err)
@@ -96,7 +92,7 @@ func TestControlAcceptRetries(t *testing.T) {
 
 // TestControlAcceptEndsWithListener: a closed listener, or the context ending, ends the loop.
 func TestControlAcceptEndsWithListener(t *testing.T) {
-	srv := newSwitchServer(t, copyTree(t, "../testdata/native/cgroup"), "", nil)
+	srv := newSwitchServer(t, fixture.CopyTree(t, "../testdata/native/cgroup"), "", nil)
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: filepath.Join(t.TempDir(), ctlapi.SocketName), Net: "unix"})
 	if err != nil {
 		t.Fatal(err)
@@ -110,7 +106,7 @@ func TestControlAcceptEndsWithListener(t *testing.T) {
 // TestControlDropsSilentClient: a client that connects and sends nothing is dropped after the
 // connection's deadline, so it cannot keep a slot.
 func TestControlDropsSilentClient(t *testing.T) {
-	rootOnly(t)
+	testenv.RequireRoot(t) // the socket answers root only
 	srv, state := startCtlWith(t, func(s *Server) { s.ctlTimeout = 100 * time.Millisecond })
 	conn, err := net.Dial("unix", filepath.Join(state, ctlapi.SocketName))
 	if err != nil {
@@ -132,7 +128,7 @@ func TestControlDropsSilentClient(t *testing.T) {
 // TestControlBoundsClients: clients past the limit wait in the listen backlog instead of each
 // taking a descriptor of the daemon, and are answered once the ones before them are gone.
 func TestControlBoundsClients(t *testing.T) {
-	rootOnly(t)
+	testenv.RequireRoot(t) // the socket answers root only
 	const limit = 4
 	srv, state := startCtlWith(t, func(s *Server) { s.ctlClients = limit; s.ctlTimeout = time.Minute })
 	var most atomic.Int32

@@ -1,18 +1,17 @@
 package control
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"procfsd/ctlapi"
+	"procfsd/internal/fixture"
 	"procfsd/internal/testenv"
 	"procfsd/switches"
 )
@@ -21,15 +20,7 @@ import (
 func startCtlForTest(t *testing.T) (*Server, string) {
 	t.Helper()
 	testenv.RequireRoot(t) // the socket answers root only
-	state := filepath.Join(t.TempDir(), "state")
-	srv := newSwitchServer(t, copyTree(t, "../testdata/native/cgroup"), state, nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	t.Cleanup(func() { cancel(); wg.Wait() })
-	if err := srv.Start(ctx, &wg); err != nil {
-		t.Fatal(err)
-	}
-	return srv, state
+	return startCtlWith(t, nil)
 }
 
 func call(t *testing.T, state string, req ctlapi.Request) *ctlapi.Response {
@@ -119,7 +110,7 @@ func TestCtlClientProcess(t *testing.T) {
 // TestSetUnseenContainerByRuntimeID: a full runtime ID names the container's cgroup even
 // before the container was seen (Docker's cgroupfs layout here); a short one must have been seen.
 func TestSetUnseenContainerByRuntimeID(t *testing.T) {
-	cg := copyTree(t, "../testdata/native/cgroup")
+	cg := fixture.CopyTree(t, "../testdata/native/cgroup")
 	id := strings.Repeat("5e", 32)
 	if err := os.MkdirAll(filepath.Join(cg, "memory/docker", id), 0o755); err != nil {
 		t.Fatal(err)

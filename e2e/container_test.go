@@ -5,7 +5,6 @@ package e2e
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"os"
@@ -39,25 +38,14 @@ var commandEnv = []string{"TZ=UTC", "TERM=dumb", "LC_ALL=C",
 // run runs args in c and returns stdout; a non-zero exit or a run over 60s is an error that
 // carries stderr.
 func run(c container, args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
 	cmd := c.command(args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := c.startCommand(cmd); err != nil {
 		return "", fmt.Errorf("%s: start %q: %v", c, args, err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			return stdout.String(), fmt.Errorf("%s: %q: %v; stderr: %s", c, args, err, stderr.String())
-		}
-	case <-ctx.Done():
-		killGroup(cmd)
-		<-done
-		return stdout.String(), fmt.Errorf("%s: %q: still running after 60s", c, args)
+	if err := waitGroup(cmd, 60*time.Second); err != nil {
+		return stdout.String(), fmt.Errorf("%s: %q: %v; stderr: %s", c, args, err, stderr.String())
 	}
 	return stdout.String(), nil
 }
@@ -137,6 +125,21 @@ func killGroup(cmd *exec.Cmd) {
 	}
 }
 
+// waitGroup waits for cmd, which runs in a process group of its own (gated), at most timeout:
+// it returns cmd's error, or kills the group and waits for it past timeout.
+func waitGroup(cmd *exec.Cmd, timeout time.Duration) error {
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(timeout):
+		killGroup(cmd)
+		<-done
+		return fmt.Errorf("still running after %v", timeout)
+	}
+}
+
 // gated returns sh waiting for one line on stdin before it execs args. The caller moves the
 // shell into a cgroup first, so that args and everything it forks start inside that cgroup.
 func gated(args ...string) *exec.Cmd {
@@ -204,14 +207,37 @@ func newUnshareContainer(t *testing.T, d *daemon, name string, root, reader *cgr
 
 	cmd := gated("unshare", "--pid", "--fork", "--kill-child", "--mount", "--mount-proc",
 		"--propagation", "private", "sh", "-c", script.String())
+	c.t0, c.t1 = startInit(t, name, initCg, cmd)
+	// unshare --fork: the namespace's init is unshare's only child.
+	poll(t, 5*time.Second, name+": find init", func() error {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", cmd.Process.Pid, cmd.Process.Pid))
+		if err != nil {
+			return err
+		}
+		f := strings.Fields(string(b))
+		if len(f) != 1 {
+			return notYet("children of unshare: %q", b)
+		}
+		c.init, err = strconv.Atoi(f[0])
+		return err
+	})
+	t.Logf("%s: init pid %d in %s, commands in %s", name, c.init, initCg.path, reader.path)
+	return c
+}
+
+// startInit starts cmd, a gated container init that prints "ready" once it is set up, in cg
+// and returns once it has, with the times of the start and of "ready"; cleanup kills its
+// process group and waits for it. A failure names name and shows init's stderr.
+func startInit(t *testing.T, name string, cg *cgroup, cmd *exec.Cmd) (t0, t1 time.Time) {
+	t.Helper()
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	var stderr syncBuffer
 	cmd.Stderr = &stderr
-	c.t0 = time.Now()
-	if err := startGated(initCg, cmd); err != nil {
+	t0 = time.Now()
+	if err := startGated(cg, cmd); err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
 	waited := make(chan struct{})
@@ -232,22 +258,7 @@ func newUnshareContainer(t *testing.T, d *daemon, name string, root, reader *cgr
 	case <-time.After(20 * time.Second):
 		t.Fatalf("%s: init not ready after 20s; stderr: %s", name, stderr.String())
 	}
-	c.t1 = time.Now()
-	// unshare --fork: the namespace's init is unshare's only child.
-	poll(t, 5*time.Second, name+": find init", func() error {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", cmd.Process.Pid, cmd.Process.Pid))
-		if err != nil {
-			return err
-		}
-		f := strings.Fields(string(b))
-		if len(f) != 1 {
-			return notYet("children of unshare: %q", b)
-		}
-		c.init, err = strconv.Atoi(f[0])
-		return err
-	})
-	t.Logf("%s: init pid %d in %s, commands in %s", name, c.init, initCg.path, reader.path)
-	return c
+	return t0, time.Now()
 }
 
 func (c *unshareContainer) String() string { return c.name }

@@ -79,6 +79,36 @@ type daemon struct {
 	err    error         // its exit status, valid after done
 }
 
+// mountDirs makes a directory procfsd-e2e-<kind>… in the temporary directory, removed at
+// cleanup, and a mountpoint mnt in it; TestMain reports a mount left behind under such a name.
+func mountDirs(t *testing.T, kind string) (dir, mnt string) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "procfsd-e2e-"+kind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	mnt = filepath.Join(dir, "mnt")
+	if err := os.MkdirAll(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir, mnt
+}
+
+// terminate sends cmd SIGTERM and waits for done (closed, or sent to, once cmd.Wait returns);
+// past timeout it kills cmd, waits again and reports that it had to.
+func terminate[T any](cmd *exec.Cmd, done <-chan T, timeout time.Duration) (killed bool) {
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-done:
+		return false
+	case <-time.After(timeout):
+		cmd.Process.Kill()
+		<-done
+		return true
+	}
+}
+
 // startDaemon starts the daemon on a fresh temporary mountpoint, waits until the mount is in
 // /proc/self/mountinfo, and registers a cleanup that stops it with SIGTERM and checks that it
 // unmounted and exited 0.
@@ -88,16 +118,8 @@ func startDaemon(t *testing.T, o daemonOptions) *daemon {
 	if o.target != "" {
 		tg = namedTarget(t, o.target)
 	}
-	dir, err := os.MkdirTemp("", "procfsd-e2e-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	mnt := filepath.Join(dir, "mnt")
+	dir, mnt := mountDirs(t, "")
 	state := filepath.Join(dir, "state")
-	if err := os.MkdirAll(mnt, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	if o.loadavgInterval == 0 {
 		o.loadavgInterval = time.Second
 	}

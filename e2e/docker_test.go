@@ -59,12 +59,7 @@ func startDockerd(t *testing.T) []string {
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(60 * time.Second):
-			cmd.Process.Kill()
-			<-done
+		if terminate(cmd, done, 60*time.Second) {
 			t.Errorf("dockerd did not stop within 60s of SIGTERM")
 		}
 		// dockerd unmounts what it mounted; detach anything left so the directory can go.

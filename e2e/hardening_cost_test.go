@@ -584,17 +584,8 @@ func TestHardeningSnapshotsPerContainer(t *testing.T) {
 	if err := b.startCommand(cmd); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("reader in B: %v: %s", err, stderr.String())
-		}
-	case <-time.After(2 * time.Minute):
-		killGroup(cmd)
-		<-done
-		t.Fatalf("reader in B still running after 2 minutes: %s", stderr.String())
+	if err := waitGroup(cmd, 2*time.Minute); err != nil {
+		t.Fatalf("reader in B: %v: %s", err, stderr.String())
 	}
 
 	total := int64(cgB.limits.memory >> 10)

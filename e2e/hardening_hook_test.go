@@ -64,17 +64,8 @@ func runHookBatch(t *testing.T, cg *cgroup, mnt, redirect string, n int, args ..
 	if err := startGated(cg, cmd); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("hook shell: %v: %s", err, stderr.String())
-		}
-	case <-time.After(60 * time.Second):
-		killGroup(cmd)
-		<-done
-		t.Fatalf("hook still running after 60s: %s", stderr.String())
+	if err := waitGroup(cmd, 60*time.Second); err != nil {
+		t.Fatalf("hook shell: %v: %s", err, stderr.String())
 	}
 	if stderr.Len() > 0 {
 		t.Fatalf("hook shell: %s", stderr.String())

@@ -142,12 +142,7 @@ func (w *memWatch) waitMore(t *testing.T, what string, get func(ok, dead int) in
 // /proc/meminfo and the watcher.
 func reattachUnderWatch(t *testing.T, rounds int, flags ...string) ([]string, *memWatch) {
 	mnt, state := restartDirs(t)
-	cur := startRestartable(t, mnt, state, nil, nil)
-	cur.waitMounted(t)
-	shown := &daemon{target: namedTarget(t, "procfsd"), mnt: mnt}
-	cg := newCgroup(t, limits{memory: 256 << 20})
-	c := newUnshareContainer(t, shown, "kernel", cg, cg)
-	checkReattachedMem(t, c, 256<<20)
+	cur, c, _ := servedContainer(t, mnt, state, "kernel")
 	ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/mnt", c.init))
 	if err != nil {
 		t.Fatal(err)

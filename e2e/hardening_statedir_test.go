@@ -57,13 +57,7 @@ func refusedServe(t *testing.T, mnt, state string, extra ...string) string {
 		}
 		if n := len(procfsdMounts(t, mnt)); n > before {
 			// Accepted: stop it and take its mount down, then fail.
-			cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-done:
-			case <-time.After(10 * time.Second):
-				cmd.Process.Kill()
-				<-done
-			}
+			terminate(cmd, done, 10*time.Second)
 			for len(procfsdMounts(t, mnt)) > before {
 				if err := unix.Unmount(mnt, unix.MNT_DETACH); err != nil {
 					break
@@ -72,22 +66,6 @@ func refusedServe(t *testing.T, mnt, state string, extra ...string) string {
 			t.Fatalf("procfsd %v started serving (%d mounts at %s), want a refusal; output:\n%s", args, n, mnt, tail(out.String(), 10))
 		}
 	}
-}
-
-// statedirRoot makes a directory for a state dir test under a procfsd-e2e- directory (so that
-// TestMain reports a mount left behind) and returns it with a mountpoint in it.
-func statedirRoot(t *testing.T) (dir, mnt string) {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "procfsd-e2e-sd-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	mnt = filepath.Join(dir, "mnt")
-	if err := os.MkdirAll(mnt, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir, mnt
 }
 
 func listDir(t *testing.T, dir string) []string {
@@ -121,7 +99,7 @@ func TestStateDirUnsafeRefused(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			dir, mnt := statedirRoot(t)
+			dir, mnt := mountDirs(t, "sd-")
 			parent := filepath.Join(dir, "parent")
 			state := filepath.Join(parent, "state")
 			if err := os.MkdirAll(state, 0o700); err != nil {
@@ -154,7 +132,7 @@ func TestStateDirUnsafeRefused(t *testing.T) {
 	}
 
 	t.Run("sticky parent", func(t *testing.T) {
-		dir, mnt := statedirRoot(t)
+		dir, mnt := mountDirs(t, "sd-")
 		parent := filepath.Join(dir, "tmp")
 		if err := os.Mkdir(parent, 0o755); err != nil {
 			t.Fatal(err)
@@ -173,7 +151,7 @@ func TestStateDirUnsafeRefused(t *testing.T) {
 // link to a file elsewhere) must never make the daemon write, resize or truncate their
 // targets; it replaces them with files of its own.
 func TestStateDirLinksNotFollowed(t *testing.T) {
-	dir, mnt := statedirRoot(t)
+	dir, mnt := mountDirs(t, "sd-")
 	state := filepath.Join(dir, "state")
 	victims := filepath.Join(dir, "victims")
 	for _, d := range []string{state, victims} {
@@ -242,7 +220,7 @@ func TestStateDirLinksNotFollowed(t *testing.T) {
 // mount (stopping either brings both down); both are refused, and the first daemon serves on.
 // The lock stays with the daemon across a live handover.
 func TestStateDirOneDaemon(t *testing.T) {
-	dir, mnt := statedirRoot(t)
+	dir, mnt := mountDirs(t, "sd-")
 	state := filepath.Join(dir, "state")
 	d := startCtlDaemon(t, mnt, state)
 	readyBefore := readFile(t, filepath.Join(state, "ready"))
@@ -296,7 +274,7 @@ func TestStateDirOneDaemon(t *testing.T) {
 // TestStateDirSupervisedLock: under --supervise the supervisor and each server it starts
 // hold the state dir's lock together; a restarted server keeps it.
 func TestStateDirSupervisedLock(t *testing.T) {
-	dir, mnt := statedirRoot(t)
+	dir, mnt := mountDirs(t, "sd-")
 	state := filepath.Join(dir, "state")
 	d := startCtlDaemon(t, mnt, state, "--supervise")
 	// server waits until the ready line names a live server other than not and returns it.
@@ -335,7 +313,7 @@ func TestStateDirSupervisedLock(t *testing.T) {
 func TestStateDirPidFileRemovedOnStop(t *testing.T) {
 	for _, extra := range [][]string{nil, {"--supervise"}} {
 		t.Run(fmt.Sprintf("serve %s", strings.Join(extra, " ")), func(t *testing.T) {
-			dir, mnt := statedirRoot(t)
+			dir, mnt := mountDirs(t, "sd-")
 			state := filepath.Join(dir, "state")
 			d := startCtlDaemon(t, mnt, state, extra...)
 			pidfile := filepath.Join(state, "serve.pid")
@@ -373,7 +351,7 @@ func TestStateDirUpgradeStalePid(t *testing.T) {
 	}
 
 	t.Run("no daemon", func(t *testing.T) {
-		dir, _ := statedirRoot(t)
+		dir, _ := mountDirs(t, "sd-")
 		state := filepath.Join(dir, "state")
 		if err := os.Mkdir(state, 0o700); err != nil {
 			t.Fatal(err)
@@ -393,7 +371,7 @@ func TestStateDirUpgradeStalePid(t *testing.T) {
 	})
 
 	t.Run("pidfile names another process", func(t *testing.T) {
-		dir, mnt := statedirRoot(t)
+		dir, mnt := mountDirs(t, "sd-")
 		state := filepath.Join(dir, "state")
 		d := startCtlDaemon(t, mnt, state)
 		c, done := sleeper(t)
@@ -494,7 +472,7 @@ func abortConnection(t *testing.T, mnt string) {
 // serves without it, touching nothing in it. The test mounts the connection itself and passes
 // the descriptor as a predecessor would.
 func TestStateDirUnsafeInheritedMount(t *testing.T) {
-	dir, mnt := statedirRoot(t)
+	dir, mnt := mountDirs(t, "sd-")
 	state := filepath.Join(dir, "state")
 	if err := os.Mkdir(state, 0o700); err != nil {
 		t.Fatal(err)
@@ -527,13 +505,7 @@ func TestStateDirUnsafeInheritedMount(t *testing.T) {
 	done := make(chan struct{})
 	go func() { cmd.Wait(); close(done) }()
 	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
+		terminate(cmd, done, 10*time.Second)
 	})
 	fuse.Close() // the daemon holds the connection now, as after a handover
 	poll(t, 20*time.Second, "the inherited mount served", func() error {

@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -45,34 +44,7 @@ func newUsernsContainer(t *testing.T, d *daemon, name string, cg *cgroup) *usern
 	cmd.SysProcAttr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: usernsHostRoot, Size: 65536}}
 	cmd.SysProcAttr.GidMappingsEnableSetgroups = true
 	cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr syncBuffer
-	cmd.Stderr = &stderr
-	c.t0 = time.Now()
-	if err := startGated(cg, cmd); err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	waited := make(chan struct{})
-	go func() { cmd.Wait(); close(waited) }()
-	t.Cleanup(func() { killGroup(cmd); <-waited })
-	ready := make(chan string, 1)
-	go func() {
-		line, _ := bufio.NewReader(stdout).ReadString('\n')
-		ready <- line
-	}()
-	select {
-	case line := <-ready:
-		if strings.TrimSpace(line) != "ready" {
-			<-waited
-			t.Fatalf("%s: init failed: %q; stderr: %s", name, line, stderr.String())
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatalf("%s: init not ready after 20s; stderr: %s", name, stderr.String())
-	}
-	c.t1 = time.Now()
+	c.t0, c.t1 = startInit(t, name, cg, cmd)
 	c.init = cmd.Process.Pid // PID 1 of the new PID namespace
 	t.Logf("%s: init pid %d in %s, user namespace root is host uid %d", name, c.init, cg.path, usernsHostRoot)
 	return c
@@ -265,17 +237,8 @@ func runInCgroup(t *testing.T, cg *cgroup, args ...string) (string, error) {
 	if err := startGated(cg, cmd); err != nil {
 		t.Fatalf("start %q in %s: %v", args, cg, err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			return stdout.String(), fmt.Errorf("%q in %s: %v; stderr: %s", args, cg, err, stderr.String())
-		}
-	case <-time.After(60 * time.Second):
-		killGroup(cmd)
-		<-done
-		return stdout.String(), fmt.Errorf("%q in %s: still running after 60s", args, cg)
+	if err := waitGroup(cmd, 60*time.Second); err != nil {
+		return stdout.String(), fmt.Errorf("%q in %s: %v; stderr: %s", args, cg, err, stderr.String())
 	}
 	return stdout.String(), nil
 }

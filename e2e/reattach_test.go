@@ -39,15 +39,24 @@ const notConnected = "Transport endpoint is not connected"
 // fail with ENOTCONN: LXCFS's state after a crash.
 func deadContainer(t *testing.T, mnt, state string) (*unshareContainer, *daemon) {
 	t.Helper()
-	d := startRestartable(t, mnt, state, nil, nil)
-	d.waitMounted(t)
-	shown := &daemon{target: namedTarget(t, "procfsd"), mnt: mnt}
-	cg := newCgroup(t, limits{memory: 256 << 20})
-	c := newUnshareContainer(t, shown, "R", cg, cg)
-	checkReattachedMem(t, c, 256<<20)
+	d, c, shown := servedContainer(t, mnt, state, "R")
 	d.kill(t)
 	waitNotConnected(t, c)
 	return c, shown
+}
+
+// servedContainer starts a procfsd on its own mountpoint and an unshare container (256 MiB)
+// named name with that procfsd's files bind-mounted over /proc, and checks that the container
+// sees its limit. shown is the daemon as the container's mounts name it.
+func servedContainer(t *testing.T, mnt, state, name string) (d *restartable, c *unshareContainer, shown *daemon) {
+	t.Helper()
+	d = startRestartable(t, mnt, state, nil, nil)
+	d.waitMounted(t)
+	shown = &daemon{target: namedTarget(t, "procfsd"), mnt: mnt}
+	cg := newCgroup(t, limits{memory: 256 << 20})
+	c = newUnshareContainer(t, shown, name, cg, cg)
+	checkReattachedMem(t, c, 256<<20)
+	return d, c, shown
 }
 
 // waitNotConnected waits until reading /proc/meminfo in c fails with ENOTCONN.

@@ -27,15 +27,7 @@ type ctlDaemon struct {
 // removed at cleanup.
 func switchDirs(t *testing.T) (mnt, state string) {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "procfsd-e2e-sw-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	mnt = filepath.Join(dir, "mnt")
-	if err := os.MkdirAll(mnt, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	dir, mnt := mountDirs(t, "sw-")
 	return mnt, filepath.Join(dir, "state")
 }
 

@@ -11,18 +11,15 @@ import (
 	"time"
 
 	"procfsd/fuseconn"
-	"procfsd/internal/testenv"
+	"procfsd/internal/fusetest"
 
 	"go.uber.org/zap/zaptest"
-	"golang.org/x/sys/unix"
 )
 
 // serving is one server on a connection, as one process of a handover chain runs it.
 type serving struct {
-	srv    *Server
-	conn   *fuseconn.Conn
-	cancel context.CancelFunc
-	done   chan error
+	*fusetest.Serving
+	srv *Server
 }
 
 // serveConn starts a server for cfg on conn and waits until it answers requests.
@@ -40,49 +37,13 @@ func serveConn(t *testing.T, cfg Config, connFor func(*Server) *fuseconn.Conn) *
 		t.Fatalf("New: %v", err)
 	}
 	conn := connFor(srv)
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &serving{srv: srv, conn: conn, cancel: cancel, done: make(chan error, 1)}
-	go func() { s.done <- srv.Serve(ctx, conn) }()
-	select {
-	case <-ready:
-	case err := <-s.done:
-		t.Fatalf("Serve: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("Serve not ready after 10s")
-	}
-	return s
-}
-
-// stop ends Serve at a request boundary and fails the test if that takes long.
-func (s *serving) stop(t *testing.T) {
-	t.Helper()
-	s.cancel()
-	select {
-	case err := <-s.done:
-		if err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Serve did not stop within 10s")
-	}
+	return &serving{Serving: fusetest.Start(t, ready, func(ctx context.Context) error { return srv.Serve(ctx, conn) }), srv: srv}
 }
 
 // mountRaw mounts a tree without serving it; cleanup unmounts it and closes the descriptor.
 func mountRaw(t testing.TB) *fuseconn.Conn {
 	t.Helper()
-	testenv.RequireFUSE(t)
-	dir := filepath.Join(t.TempDir(), "mnt")
-	conn, err := fuseconn.Mount(dir)
-	if err != nil {
-		t.Fatalf("Mount: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := conn.Unmount(); err != nil {
-			t.Errorf("Unmount: %v", err)
-		}
-		unix.Close(conn.FD)
-	})
-	return conn
+	return fusetest.Mount(t, fuseconn.Mount, func(c *fuseconn.Conn) int { return c.FD })
 }
 
 func hostConfig(t *testing.T) Config {
@@ -140,7 +101,7 @@ func TestHandoverChain(t *testing.T) {
 				t.Fatal("readers made no progress")
 			}
 		}
-		cur.stop(t)
+		cur.Stop(t)
 		state, err := cur.srv.ExportHandover(conn)
 		if err != nil {
 			t.Fatal(err)
@@ -161,6 +122,6 @@ func TestHandoverChain(t *testing.T) {
 		t.Errorf("pread at 3 after handovers: %q, want the first snapshot's %q", rest[:n], want)
 	}
 	held.Close()
-	cur.stop(t)
+	cur.Stop(t)
 	t.Logf("%d reads across 10 handovers, %d failures", reads.Load(), failures.Load())
 }

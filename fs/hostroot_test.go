@@ -10,6 +10,7 @@ import (
 
 	"procfsd/cgroupview"
 	"procfsd/history"
+	"procfsd/internal/fixture"
 	"procfsd/proc"
 )
 
@@ -20,7 +21,7 @@ import (
 // in the sampler (docs/behaviour.md §2.4).
 func TestHostRootContainerSeesHostLoad(t *testing.T) {
 	const procRoot = "../testdata/hosts/debian12-2cpu/proc"
-	cg := copyTree(t, "../testdata/cgroup/v1-docker")
+	cg := fixture.CopyTree(t, "../testdata/cgroup/v1-docker")
 	if err := os.WriteFile(cg+"/cpu,cpuacct/cpuacct.usage", []byte("123456789\n"), 0o644); err != nil {
 		t.Fatal(err) // the fixture's root has no run time of its own
 	}

@@ -10,6 +10,7 @@ import (
 
 	"procfsd/cgroupview"
 	"procfsd/history"
+	"procfsd/internal/fixture"
 	"procfsd/proc"
 )
 
@@ -38,8 +39,8 @@ func TestLoadavgServesTheSamplersCount(t *testing.T) {
 	const interval = 5 * time.Second
 	// The fixture container lists 1000, 1001 (D, in a child cgroup), 1002 (R) and 1003 (gone);
 	// the newest live thread, 1002, is PID 2 in its namespace.
-	srv, err := New(Config{ProcRoot: copyTree(t, "../testdata/proc-pids/v1-docker"),
-		CgroupRoot: copyTree(t, "../testdata/cgroup/v1-docker"), StatsIsolated: true,
+	srv, err := New(Config{ProcRoot: fixture.CopyTree(t, "../testdata/proc-pids/v1-docker"),
+		CgroupRoot: fixture.CopyTree(t, "../testdata/cgroup/v1-docker"), StatsIsolated: true,
 		LoadavgInterval: interval, Logger: zaptest.NewLogger(t)})
 	if err != nil {
 		t.Fatal(err)

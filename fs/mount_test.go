@@ -17,6 +17,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"go.uber.org/zap/zaptest"
 	"golang.org/x/sys/unix"
+
+	"procfsd/internal/fusetest"
 )
 
 // mountForTest mounts a server for cfg on a temporary directory and unmounts it at cleanup. It
@@ -47,28 +49,8 @@ func mountForTest(t testing.TB, cfg Config) (*Server, string) {
 			t.Fatal(err)
 		}
 	}
-	serveInBackground(t, ready, func(ctx context.Context) error { return srv.Serve(ctx, conn) })
+	fusetest.ServeInBackground(t, ready, func(ctx context.Context) error { return srv.Serve(ctx, conn) })
 	return srv, conn.Mountpoint
-}
-
-// serveInBackground runs serve in a goroutine and returns once ready is closed; cleanup ends
-// serve's context and waits for it (before the unmount that mountRaw's cleanup does).
-func serveInBackground(t testing.TB, ready <-chan struct{}, serve func(ctx context.Context) error) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- serve(ctx) }()
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("serve: %v", err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
 }
 
 func TestListingIsExactlyTheTree(t *testing.T) {

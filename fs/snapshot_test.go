@@ -12,6 +12,7 @@ import (
 
 	"procfsd/cgroupview"
 	"procfsd/fuseconn"
+	"procfsd/internal/fixture"
 )
 
 // newSnapServer is a server whose containers see the host's files (isolation off), over a copy
@@ -19,8 +20,8 @@ import (
 // length and returns it, so a test decides when renderings differ.
 func newSnapServer(t *testing.T) (*Server, *node, func(int) []byte) {
 	t.Helper()
-	proc := copyTree(t, hostProc)
-	s, err := New(Config{ProcRoot: proc, CgroupRoot: copyTree(t, "../testdata/native/cgroup"), Logger: zaptest.NewLogger(t)})
+	proc := fixture.CopyTree(t, hostProc)
+	s, err := New(Config{ProcRoot: proc, CgroupRoot: fixture.CopyTree(t, "../testdata/native/cgroup"), Logger: zaptest.NewLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

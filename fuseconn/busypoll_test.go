@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hanwen/go-fuse/v2/fuse"
 	"go.uber.org/zap/zaptest"
 	"golang.org/x/sys/unix"
 )
@@ -86,11 +85,11 @@ func TestBusyPollCatchesFollowUps(t *testing.T) {
 	const reads = 20
 	for _, window := range []time.Duration{time.Second, 0} {
 		srv := &server{log: zaptest.NewLogger(t), busyPoll: window}
-		dir := serveRawForTest(t, srv, &nullFS{RawFileSystem: fuse.NewDefaultRawFileSystem(), content: []byte("content\n")})
+		dir := serveRawForTest(t, srv, NewNullFS([]byte("content\n")))
 		l := srv.loops.Load()
 		sleepsBefore := l.sleeps.Load()
 		for range reads {
-			if b := slowRead(t, filepath.Join(dir, nullFile)); b != "content\n" {
+			if b := slowRead(t, filepath.Join(dir, NullFile)); b != "content\n" {
 				t.Fatalf("window %s: read %q", window, b)
 			}
 		}
@@ -141,12 +140,12 @@ func TestStopEndsBusyPoll(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- srv.serveRaw(ctx, conn, &nullFS{RawFileSystem: fuse.NewDefaultRawFileSystem(), content: []byte("x")}, func() { close(ready) })
+		done <- srv.serveRaw(ctx, conn, NewNullFS([]byte("x")), func() { close(ready) })
 	}()
 	<-ready
 	// Two reads: the first makes the prediction hot, after the second the loop polls on.
 	for range 2 {
-		if _, err := os.ReadFile(filepath.Join(conn.Mountpoint, nullFile)); err != nil {
+		if _, err := os.ReadFile(filepath.Join(conn.Mountpoint, NullFile)); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -14,7 +14,7 @@ import (
 // stallFS is the floor's tree, except that the first read of the first open calls mayBlock,
 // as a cache miss does, and then waits until release is closed.
 type stallFS struct {
-	nullFS
+	*NullFS
 	srv     *server
 	opens   atomic.Uint64
 	stalled chan struct{} // closed once the first read waits
@@ -22,7 +22,7 @@ type stallFS struct {
 }
 
 func (f *stallFS) Open(cancel <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut) fuse.Status {
-	st := f.nullFS.Open(cancel, in, out)
+	st := f.NullFS.Open(cancel, in, out)
 	out.Fh = f.opens.Add(1)
 	return st
 }
@@ -33,7 +33,7 @@ func (f *stallFS) Read(cancel <-chan struct{}, in *fuse.ReadIn, buf []byte) (fus
 		close(f.stalled)
 		<-f.release
 	}
-	return f.nullFS.Read(cancel, in, buf)
+	return f.NullFS.Read(cancel, in, buf)
 }
 
 // TestSlowRequestDoesNotHoldUpOthers: one loop reads at a time (loop.go), so a request that
@@ -41,7 +41,7 @@ func (f *stallFS) Read(cancel <-chan struct{}, in *fuse.ReadIn, buf []byte) (fus
 func TestSlowRequestDoesNotHoldUpOthers(t *testing.T) {
 	srv := &server{log: zaptest.NewLogger(t)}
 	fsys := &stallFS{
-		nullFS: nullFS{RawFileSystem: fuse.NewDefaultRawFileSystem(), content: []byte("content\n")},
+		NullFS: NewNullFS([]byte("content\n")),
 		srv:    srv, stalled: make(chan struct{}), release: make(chan struct{}),
 	}
 	dir := serveRawForTest(t, srv, fsys)
@@ -51,7 +51,7 @@ func TestSlowRequestDoesNotHoldUpOthers(t *testing.T) {
 			close(fsys.release)
 		}
 	})
-	file := filepath.Join(dir, nullFile)
+	file := filepath.Join(dir, NullFile)
 	read := func() <-chan error {
 		done := make(chan error, 1)
 		go func() {
@@ -91,22 +91,22 @@ func TestSlowRequestDoesNotHoldUpOthers(t *testing.T) {
 // missFS is the floor's tree, except that every read calls mayBlock, as a cache miss does, so
 // that spares are woken all the time, also when another loop is already reading.
 type missFS struct {
-	nullFS
+	*NullFS
 	srv *server
 }
 
 func (f *missFS) Read(cancel <-chan struct{}, in *fuse.ReadIn, buf []byte) (fuse.ReadResult, fuse.Status) {
 	f.srv.mayBlock()
-	return f.nullFS.Read(cancel, in, buf)
+	return f.NullFS.Read(cancel, in, buf)
 }
 
 // TestSparesNeverLeaveNobodyReading: loops hand the reading role back and forth while spares
 // wake spuriously; every read must still be answered (a lost role hangs every reader).
 func TestSparesNeverLeaveNobodyReading(t *testing.T) {
 	srv := &server{log: zaptest.NewLogger(t)}
-	fsys := &missFS{nullFS: nullFS{RawFileSystem: fuse.NewDefaultRawFileSystem(), content: []byte("content\n")}, srv: srv}
+	fsys := &missFS{NullFS: NewNullFS([]byte("content\n")), srv: srv}
 	dir := serveRawForTest(t, srv, fsys)
-	file := filepath.Join(dir, nullFile)
+	file := filepath.Join(dir, NullFile)
 	const readers, reads = 8, 2000
 	done := make(chan error, readers)
 	var answered atomic.Int64

@@ -7,11 +7,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hanwen/go-fuse/v2/fuse"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 	"go.uber.org/zap/zaptest/observer"
 	"golang.org/x/sys/unix"
+
+	"procfsd/internal/fusetest"
 )
 
 // takeRequest reads one request from the descriptor no server is reading, as a server that
@@ -45,11 +46,11 @@ func TestCrashRecovery(t *testing.T) {
 			conn := mountRaw(t)
 			state := t.TempDir()
 			first := serveNull(t, conn, state, zaptest.NewLogger(t))
-			first.stop(t)
+			first.Stop(t)
 
 			got := make(chan error, 1)
 			go func() {
-				b, err := os.ReadFile(filepath.Join(conn.Mountpoint, nullFile))
+				b, err := os.ReadFile(filepath.Join(conn.Mountpoint, NullFile))
 				if err == nil && len(b) == 0 {
 					err = os.ErrInvalid
 				}
@@ -74,7 +75,7 @@ func TestCrashRecovery(t *testing.T) {
 			case <-time.After(10 * time.Second):
 				t.Error("the reader is still blocked 10s after the successor started")
 			}
-			next.stop(t)
+			next.Stop(t)
 			replayed := logs.FilterMessage("answering a request left in flight").Len()
 			if want := map[bool]int{true: 1, false: 0}[journalled]; replayed != want {
 				t.Errorf("%d requests answered from the journal, want %d", replayed, want)
@@ -83,15 +84,10 @@ func TestCrashRecovery(t *testing.T) {
 	}
 }
 
-// serving is one process of a handover chain: a server of a null tree on a connection.
-type serving struct {
-	cancel context.CancelFunc
-	done   chan error
-}
-
 // serveNull serves a null tree on conn, with the request journal under stateDir, and waits
-// until it answers requests, as procfsd's Serve does for its tree.
-func serveNull(t *testing.T, conn *Conn, stateDir string, log *zap.Logger) *serving {
+// until it answers requests, as procfsd's Serve does for its tree: one process of a handover
+// chain.
+func serveNull(t *testing.T, conn *Conn, stateDir string, log *zap.Logger) *fusetest.Serving {
 	t.Helper()
 	j, err := OpenJournal(stateDir)
 	if err != nil {
@@ -99,33 +95,8 @@ func serveNull(t *testing.T, conn *Conn, stateDir string, log *zap.Logger) *serv
 	}
 	srv := &server{log: log, journal: j}
 	ready := make(chan struct{})
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &serving{cancel: cancel, done: make(chan error, 1)}
-	go func() {
-		err := srv.serveRaw(ctx, conn, &nullFS{RawFileSystem: fuse.NewDefaultRawFileSystem(), content: []byte("content\n")}, func() { close(ready) })
-		j.Close()
-		s.done <- err
-	}()
-	select {
-	case <-ready:
-	case err := <-s.done:
-		t.Fatalf("serve: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("serve not ready after 10s")
-	}
-	return s
-}
-
-// stop ends serving at a request boundary and fails the test if that takes long.
-func (s *serving) stop(t *testing.T) {
-	t.Helper()
-	s.cancel()
-	select {
-	case err := <-s.done:
-		if err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("serve did not stop within 10s")
-	}
+	return fusetest.Start(t, ready, func(ctx context.Context) error {
+		defer j.Close()
+		return srv.serveRaw(ctx, conn, NewNullFS([]byte("content\n")), func() { close(ready) })
+	})
 }

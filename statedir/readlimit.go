@@ -46,18 +46,25 @@ func ReadRegular(path string, limit int64) ([]byte, error) {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err == nil {
-		err = checkRegular(fi, limit)
-	}
-	var b []byte
-	if err == nil {
-		b, err = readLimited(f, limit, fi.Size())
-	}
+	b, err := readOpenRegular(f, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
 	return b, nil
+}
+
+// readOpenRegular reads the open f, at most limit bytes, once fstat shows it a regular file
+// within the bound: checked on the descriptor, so that a file swapped in after a check by name
+// is refused too.
+func readOpenRegular(f *os.File, limit int64) ([]byte, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if err := checkRegular(fi, limit); err != nil {
+		return nil, err
+	}
+	return readLimited(f, limit, fi.Size())
 }
 
 func checkRegular(fi os.FileInfo, limit int64) error {

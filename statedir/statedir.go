@@ -106,14 +106,7 @@ func ReadFile(dir, name string, limit int64) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err == nil {
-		err = checkRegular(fi, limit)
-	}
-	var b []byte
-	if err == nil {
-		b, err = readLimited(f, limit, fi.Size())
-	}
+	b, err := readOpenRegular(f, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", filepath.Join(dir, name), err)
 	}

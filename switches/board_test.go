@@ -2,7 +2,6 @@ package switches
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,23 +12,10 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"procfsd/cgroupview"
+	"procfsd/internal/fixture"
 )
 
 const hostProc = "../testdata/hosts/debian12-2cpu/proc"
-
-// copyTree copies a fixture directory so a test can change it.
-func copyTree(t *testing.T, src string) string {
-	t.Helper()
-	dst := filepath.Join(t.TempDir(), filepath.Base(src))
-	if out, err := exec.Command("cp", "-a", src, dst).CombinedOutput(); err != nil {
-		t.Fatalf("copy %s: %v: %s", src, err, out)
-	}
-	return dst
-}
-
-// ctr1 is the container of the testdata/native/cgroup tree.
-var ctr1 = &cgroupview.Container{ID: "/tke/ctr1", Paths: map[string]string{
-	"memory": "/tke/ctr1", "cpuset": "/tke/ctr1", "cpuacct": "/tke/ctr1", "blkio": "/tke/ctr1", "cpu": "/tke/ctr1", "pids": "/tke/ctr1"}}
 
 func newSwitchServer(t *testing.T, cgroupRoot, stateDir string, log *zap.Logger) *Board {
 	t.Helper()
@@ -58,13 +44,13 @@ func openForTest(t *testing.T, cfg Config) *Board {
 // what the next server on the same --state-dir starts with, over --stats-isolated; the
 // container's entry goes when its cgroup does (docs/behaviour.md §3).
 func TestStateSurvivesRestart(t *testing.T) {
-	cg := copyTree(t, "../testdata/native/cgroup")
+	cg := fixture.CopyTree(t, "../testdata/native/cgroup")
 	state := filepath.Join(t.TempDir(), "state")
 	s1 := newSwitchServer(t, cg, state, nil)
 	if err := s1.SetHost(false, "test"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s1.SetContainer(ctr1, false, SourceCtl); err != nil {
+	if _, err := s1.SetContainer(fixture.Ctr1, false, SourceCtl); err != nil {
 		t.Fatal(err)
 	}
 	fi, err := os.Stat(state)
@@ -76,7 +62,7 @@ func TestStateSurvivesRestart(t *testing.T) {
 	if s2.hostIsolated.Load() {
 		t.Errorf("host switch after restart = 1, want the persisted 0")
 	}
-	e := s2.table.get(ctr1.ID)
+	e := s2.table.get(fixture.Ctr1.ID)
 	if e == nil || e.Isolated || e.Source != SourceCtl {
 		t.Fatalf("container after restart: %+v, want switch 0 from ctl", e)
 	}
@@ -85,7 +71,7 @@ func TestStateSurvivesRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	s2.sweep()
-	if e := s2.table.get(ctr1.ID); e != nil {
+	if e := s2.table.get(fixture.Ctr1.ID); e != nil {
 		t.Errorf("entry of a gone cgroup kept: %+v", e)
 	}
 	st, err := loadState(filepath.Join(state, stateFileName))
@@ -104,10 +90,10 @@ func TestStateSurvivesRestart(t *testing.T) {
 // TestStateOfGoneContainerNotLoaded: a container whose cgroup went while procfsd was stopped
 // is not brought back.
 func TestStateOfGoneContainerNotLoaded(t *testing.T) {
-	cg := copyTree(t, "../testdata/native/cgroup")
+	cg := fixture.CopyTree(t, "../testdata/native/cgroup")
 	state := t.TempDir()
 	st := &savedState{Version: stateVersion, StatsIsolated: true, Containers: []Entry{
-		{ID: "/tke/ctr1", Cgroup: ctr1.Paths, Isolated: false, Source: SourceWrite},
+		{ID: "/tke/ctr1", Cgroup: fixture.Ctr1.Paths, Isolated: false, Source: SourceWrite},
 		{ID: "/tke/gone", Cgroup: map[string]string{"memory": "/tke/gone"}, Isolated: false, Source: SourceCtl},
 	}}
 	if err := saveState(filepath.Join(state, stateFileName), st); err != nil {

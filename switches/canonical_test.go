@@ -4,6 +4,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"procfsd/internal/fixture"
 )
 
 func TestCanonicalContainer(t *testing.T) {
@@ -33,10 +35,10 @@ func TestCanonicalContainer(t *testing.T) {
 // TestAliasEntryNotLoaded: an entry saved for an alias of a cgroup path (which never applied)
 // is not brought back.
 func TestAliasEntryNotLoaded(t *testing.T) {
-	cg := copyTree(t, "../testdata/native/cgroup")
+	cg := fixture.CopyTree(t, "../testdata/native/cgroup")
 	state := t.TempDir()
 	alias := map[string]string{}
-	for ctrl := range ctr1.Paths {
+	for ctrl := range fixture.Ctr1.Paths {
 		alias[ctrl] = "/tke/ctr1/"
 	}
 	st := &savedState{Version: stateVersion, StatsIsolated: true, Containers: []Entry{

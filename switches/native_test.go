@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"go.uber.org/zap/zaptest"
+
+	"procfsd/internal/fixture"
 )
 
 const nativeProc = "../testdata/native/proc"
@@ -34,17 +36,8 @@ func TestDetectNative(t *testing.T) {
 	}
 }
 
-func readString(t *testing.T, p string) string {
-	t.Helper()
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
 func TestTKernelHostSwitch(t *testing.T) {
-	proc := copyTree(t, nativeProc)
+	proc := fixture.CopyTree(t, nativeProc)
 	k := &TKernel{ProcRoot: proc, CgroupRoot: "/sys/fs/cgroup"}
 	if on, err := k.HostIsolated(); err != nil || !on {
 		t.Fatalf("HostIsolated = %v, %v; the fixture says 1", on, err)
@@ -52,7 +45,7 @@ func TestTKernelHostSwitch(t *testing.T) {
 	if err := k.SetHost(false); err != nil {
 		t.Fatal(err)
 	}
-	if got := readString(t, filepath.Join(proc, sysctlHost)); got != "0\n" {
+	if got := fixture.ReadString(t, filepath.Join(proc, sysctlHost)); got != "0\n" {
 		t.Errorf("sysctl after SetHost(false) = %q", got)
 	}
 	if on, err := k.HostIsolated(); err != nil || on {
