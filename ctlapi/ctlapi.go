@@ -59,6 +59,29 @@ type Status struct {
 	RequestTimeoutWarning string `json:"request_timeout_warning,omitempty"`
 	// LoadSampler is the load sampler's CPU use and the containers it samples less often.
 	LoadSampler *SamplerStatus `json:"load_sampler,omitempty"`
+	// Metrics are the numbers `serve --metrics-address` exposes (docs/behaviour.md §1.4).
+	Metrics *Metrics `json:"metrics,omitempty"`
+}
+
+// Metrics are the daemon's counters since it started (package metrics).
+type Metrics struct {
+	Files                 []FileMetrics `json:"files"`
+	Containers            int           `json:"containers"`
+	ResolveCacheHits      uint64        `json:"resolve_cache_hits"`
+	ResolveCacheMisses    uint64        `json:"resolve_cache_misses"`
+	Handovers             uint64        `json:"handovers"`
+	CrashRecoveries       uint64        `json:"crash_recoveries"`
+	HookRegistrations     uint64        `json:"hook_registrations"`
+	LoadSamplerCPUSeconds float64       `json:"load_sampler_cpu_seconds"`
+	LoadSamplerCPURatio   float64       `json:"load_sampler_cpu_ratio"`
+}
+
+// FileMetrics are one file's counters in one tree.
+type FileMetrics struct {
+	File          string `json:"file"`
+	Tree          string `json:"tree"`
+	Reads         uint64 `json:"reads"`
+	HostFallbacks uint64 `json:"host_fallbacks"`
 }
 
 // SamplerStatus is the load sampler's part of Status.
