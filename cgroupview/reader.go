@@ -6,6 +6,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -28,6 +29,10 @@ type Reader struct {
 	// threadStat: procRoot is a procfs, whose <tid>/task/<tid>/stat countStates reads
 	// (threadState).
 	threadStat bool
+
+	// hits and misses count resolutions the cache answered and those that read /proc/<pid>
+	// (CacheCounts).
+	hits, misses atomic.Uint64
 }
 
 // New detects the layout under cgroupRoot (see DetectMode) and finds its hierarchies: each v1

@@ -34,8 +34,16 @@ func (r *Reader) Resolved(pid int) (*Container, bool) {
 	if pid <= 0 {
 		return nil, false
 	}
-	return r.resolved.alive(pid, r.now())
+	c, ok := r.resolved.alive(pid, r.now())
+	if ok {
+		r.hits.Add(1)
+	}
+	return c, ok
 }
+
+// CacheCounts returns how many resolutions the cache answered and how many read the process's
+// cgroups from /proc since the Reader was made (procfsd_resolve_cache_*, docs/behaviour.md §1.4).
+func (r *Reader) CacheCounts() (hits, misses uint64) { return r.hits.Load(), r.misses.Load() }
 
 // ResolveUncached is Resolve without the pidfd check: it reads /proc/<pid>/stat, and the rest of
 // /proc/<pid> unless an entry keyed by the process's start time still holds.
@@ -49,6 +57,7 @@ func (r *Reader) ResolveUncached(pid int) (*Container, error) {
 		return nil, err
 	}
 	if c, ok := r.resolved.get(pid, start, now); ok {
+		r.hits.Add(1)
 		return c, nil
 	}
 	if c, sum, ok := r.resolved.renewable(pid, start, now); ok {
@@ -56,9 +65,11 @@ func (r *Reader) ResolveUncached(pid int) (*Container, error) {
 		// container (everything else resolve reads is fixed for the process's life).
 		if s, err := r.cgroupSum(pid, c.InitPID); err == nil && s == sum {
 			r.resolved.renew(pid, start, c, now)
+			r.hits.Add(1)
 			return c, nil
 		}
 	}
+	r.misses.Add(1)
 	c, sum, err := r.resolve(pid, start)
 	if err != nil {
 		return nil, err

@@ -7,6 +7,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"procfsd/cgroupview"
+	"procfsd/metrics"
 	"procfsd/switches"
 )
 
@@ -32,7 +33,8 @@ func newForTest(t *testing.T, cfg switches.Config) *Server {
 	if err != nil {
 		t.Fatalf("switches.Open: %v", err)
 	}
-	return New(Config{StateDir: cfg.StateDir, Switches: board, Cgroups: cg, Logger: cfg.Logger})
+	return New(Config{StateDir: cfg.StateDir, Switches: board, Cgroups: cg, Metrics: metrics.New(metrics.SharedTree),
+		Logger: cfg.Logger})
 }
 
 // hostOn is the host switch stats_isolated of srv.

@@ -74,6 +74,9 @@ func TestNativeMode(t *testing.T) {
 	if resp.Error != "" || len(k.calls) != 1 {
 		t.Errorf("a container without the annotation: %q, kernel calls %+v", resp.Error, k.calls)
 	}
+	if resp.Status == nil || resp.Status.Metrics == nil || resp.Status.Metrics.HookRegistrations != 2 {
+		t.Errorf("status after two registrations: %+v, want metrics counting 2", resp.Status)
+	}
 	if e := srv.switches.Get(fixture.Ctr1.ID); e == nil || !e.Isolated || e.Source != switches.SourceDefault || e.Mode != "" {
 		t.Errorf("re-registered container: %+v, want the default", e)
 	}

@@ -21,6 +21,7 @@ import (
 
 	"procfsd/cgroupview"
 	"procfsd/ctlapi"
+	"procfsd/metrics"
 	"procfsd/switches"
 )
 
@@ -34,6 +35,8 @@ type Config struct {
 	Cgroups               *cgroupview.Reader
 	// Sampler is the load sampler's part of status.
 	Sampler func() *ctlapi.SamplerStatus
+	// Metrics, if set, counts registrations and is shown by status (docs/behaviour.md §1.4).
+	Metrics *metrics.Set
 	Logger  *zap.Logger
 }
 
@@ -234,6 +237,9 @@ func (s *Server) handle(req ctlapi.Request, peer int) *ctlapi.Response {
 		}
 	case "register":
 		resp.Entry, err = s.register(req, peer)
+		if err == nil && s.cfg.Metrics != nil {
+			s.cfg.Metrics.Registered()
+		}
 	default:
 		return &ctlapi.Response{Error: fmt.Sprintf("unknown op %q", req.Op)}
 	}
@@ -256,6 +262,9 @@ func (s *Server) daemonStatus() (*ctlapi.Status, error) {
 		StateDir: s.cfg.StateDir, Containers: len(s.switches.List()), PID: os.Getpid()}
 	if s.cfg.Sampler != nil {
 		st.LoadSampler = s.cfg.Sampler()
+	}
+	if s.cfg.Metrics != nil {
+		st.Metrics = s.cfg.Metrics.Status()
 	}
 	if s.switches.Kernel() != nil {
 		st.Mode = switches.ModeNative

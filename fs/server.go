@@ -17,6 +17,7 @@ import (
 	"procfsd/ctlapi"
 	"procfsd/fuseconn"
 	"procfsd/history"
+	"procfsd/metrics"
 	"procfsd/switches"
 )
 
@@ -52,6 +53,9 @@ type Config struct {
 	// is shorter than a handover or restart can pause requests (docs/restarts.md,
 	// "FUSE request timeouts").
 	RequestTimeoutWarning string
+	// Metrics, if set, receives the counters (docs/behaviour.md §1.4); New makes a set
+	// otherwise, which `procfsd status` still shows.
+	Metrics *metrics.Set
 }
 
 // Server answers the FUSE requests. It is safe for concurrent use by many request loops.
@@ -75,6 +79,9 @@ type Server struct {
 	loops atomic.Pointer[fuseconn.Loops]
 	// ctl answers the control socket (package control).
 	ctl *control.Server
+	// counts holds each file's counters by node ID, resolved once so that a read only adds to
+	// atomics (docs/behaviour.md §5.2).
+	counts []*metrics.File
 }
 
 // New prepares a server over the host data named in cfg. It reads, but does not mount.
@@ -87,6 +94,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.LoadavgBudget <= 0 {
 		cfg.LoadavgBudget = history.DefaultLoadavgBudget
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = metrics.New(metrics.SharedTree)
 	}
 	reader, err := cgroupview.New(cfg.CgroupRoot, cfg.ProcRoot)
 	if err != nil {
@@ -118,7 +128,14 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.ctl = control.New(control.Config{StateDir: cfg.StateDir, Mountpoint: cfg.Mountpoint,
 		RequestTimeoutWarning: cfg.RequestTimeoutWarning, Switches: s.switches, Cgroups: reader,
-		Sampler: s.samplerStatus, Logger: cfg.Logger})
+		Sampler: s.samplerStatus, Metrics: cfg.Metrics, Logger: cfg.Logger})
+	s.counts = fileCounters(cfg.Metrics)
+	cfg.Metrics.SetSources(metrics.Sources{
+		Containers:   func() int { return len(s.switches.List()) },
+		ResolveCache: reader.CacheCounts,
+		SamplerCPU:   s.history.SamplerCPU,
+		SamplerShare: func() float64 { share, _ := s.history.SamplerStats(); return share },
+	})
 	return s, nil
 }
 
@@ -203,8 +220,32 @@ func (s *Server) readAt(h *handle, off int64, size int) ([]byte, error) {
 	return out[:min(size, len(out))], nil
 }
 
-// content is the whole file for this handle's reader.
+// fileCounters resolves each file's counters once, by node ID. A file is named by its path
+// without "proc/": "meminfo", "pressure/cpu", "sys/devices/system/cpu/online".
+func fileCounters(m *metrics.Set) []*metrics.File {
+	var counts []*metrics.File
+	for i := range table {
+		n := &table[i]
+		if n.kind == kindDir {
+			continue
+		}
+		if int(n.id) >= len(counts) {
+			counts = append(counts, make([]*metrics.File, int(n.id)+1-len(counts))...)
+		}
+		counts[n.id] = m.File(strings.TrimPrefix(n.path, "proc/"))
+	}
+	return counts
+}
+
+// content is the whole file for this handle's reader, counted and timed.
 func (s *Server) content(h *handle) ([]byte, error) {
+	start := time.Now()
+	data, err := s.compute(h)
+	s.counts[h.node.id].Read(time.Since(start))
+	return data, err
+}
+
+func (s *Server) compute(h *handle) ([]byte, error) {
 	if h.node.kind == kindControl {
 		return s.readControl(h)
 	}
@@ -216,6 +257,7 @@ func (s *Server) content(h *handle) ([]byte, error) {
 	var buf bytes.Buffer
 	if err := s.renderSafely(h.node, c, st, &buf); err != nil {
 		st.LogOnce(s.log, h.node.path, c, err)
+		s.counts[h.node.id].Fallback()
 		return s.hostFile(h.node)
 	}
 	return buf.Bytes(), nil

@@ -76,6 +76,7 @@ type samplerStats struct {
 	passes   [60]passCost // a ring of the latest passes
 	next     int
 	degraded []Degraded
+	total    time.Duration // every pass's, since start
 }
 
 type passCost struct {
@@ -87,6 +88,7 @@ func (ss *samplerStats) addPass(at time.Time, cpu time.Duration) {
 	ss.mu.Lock()
 	ss.passes[ss.next%len(ss.passes)] = passCost{at, cpu}
 	ss.next++
+	ss.total += cpu
 	ss.mu.Unlock()
 }
 
@@ -182,6 +184,13 @@ func (s *Store) SamplerStats() (share float64, less []Degraded) {
 	less = append([]Degraded{}, s.sampler.degraded...)
 	s.sampler.mu.Unlock()
 	return share, less
+}
+
+// SamplerCPU is the CPU time the load sampler has used since the Store was made.
+func (s *Store) SamplerCPU() time.Duration {
+	s.sampler.mu.Lock()
+	defer s.sampler.mu.Unlock()
+	return s.sampler.total
 }
 
 // Degraded is a container whose threads the sampler counts only every Every intervals, to
