@@ -96,7 +96,7 @@ func connect(srv *fs.Server, life *lifecycle, cfg fs.Config) (*fuseconn.Conn, er
 		}
 	}
 	conn := fuseconn.Adopt(fuseFD, cfg.Mountpoint, init)
-	life.conn, life.adopted = conn, true
+	life.conn, life.adopted, life.handover = conn, true, handed
 	cfg.Logger.Info("adopted the connection", zap.Bool("handover", handed), zap.Bool("supervised", supervised()),
 		zap.Int("generation", generation()))
 	return conn, nil

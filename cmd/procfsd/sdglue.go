@@ -27,6 +27,7 @@ type lifecycle struct {
 	mountpoint string
 	conn       *fuseconn.Conn
 	adopted    bool   // the connection was inherited, not mounted here
+	handover   bool   // inherited with a predecessor's state: a live handover (handover.go)
 	how        string // how it was inherited, for STATUS
 	stored     bool   // the connection is in the fd store, so the mount outlives this process
 }

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"runtime"
@@ -18,6 +19,7 @@ import (
 	"procfsd/fs"
 	"procfsd/fuseconn"
 	"procfsd/history"
+	"procfsd/metrics"
 )
 
 func init() { commands["serve"] = command{"run the daemon in the foreground", runServe} }
@@ -36,6 +38,8 @@ type serveFlags struct {
 	logLevel        string
 	logFormat       string
 	supervise       bool
+	metricsAddress  string
+	metricsRemote   bool
 }
 
 func (f *serveFlags) register(fl *flag.FlagSet) {
@@ -51,6 +55,8 @@ func (f *serveFlags) register(fl *flag.FlagSet) {
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&f.logFormat, "log-format", "json", "json or console")
 	fl.BoolVar(&f.supervise, "supervise", false, "without systemd: a small parent keeps the mount and restarts the server if it dies")
+	fl.StringVar(&f.metricsAddress, "metrics-address", "", "serve Prometheus metrics at /metrics on this loopback host:port or unix:/path; off if empty")
+	fl.BoolVar(&f.metricsRemote, "metrics-allow-remote", false, "let --metrics-address be a non-loopback address (the metrics have no authentication)")
 }
 
 const serveUsage = `usage: procfsd serve [flags]
@@ -75,6 +81,16 @@ func runServe(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var maddr *metricsAddr
+	if f.metricsAddress != "" {
+		a, err := parseMetricsAddress(f.metricsAddress, f.metricsRemote)
+		if err != nil {
+			return err
+		}
+		maddr = &a
+	} else if f.metricsRemote {
+		return fmt.Errorf("%w: --metrics-allow-remote needs --metrics-address", errUsage)
+	}
 	sw.apply(&cfg)
 	log, err := newLogger(f.logLevel, f.logFormat, stderr)
 	if err != nil {
@@ -82,6 +98,19 @@ func runServe(args []string, stderr io.Writer) error {
 	}
 	defer log.Sync()
 	cfg.Logger = log
+	// Bound before anything changes, so that an address in use stops a start with one line
+	// (docs/behaviour.md §1.4). A process that inherited a mount serves on without metrics:
+	// refusing would take the mount down under every container.
+	var ml net.Listener
+	if maddr != nil {
+		ml, err = maddr.listen()
+		if err != nil {
+			if os.Getenv(envFuseFD) == "" {
+				return err
+			}
+			log.Error("serving without metrics", zap.Error(err))
+		}
+	}
 	if err := lockStateDir(cfg.StateDir); err != nil {
 		if os.Getenv(envFuseFD) == "" {
 			return err
@@ -93,9 +122,12 @@ func runServe(args []string, stderr io.Writer) error {
 		cfg.StateDir = ""
 	}
 	if f.supervise {
+		if ml != nil {
+			ml.Close() // only checked: each server the supervisor starts binds it
+		}
 		return supervise(cfg, args)
 	}
-	return serve(cfg)
+	return serve(cfg, ml)
 }
 
 // config validates the flags into the server's configuration.
@@ -158,7 +190,7 @@ func newLogger(level, format string, w io.Writer) (*zap.Logger, error) {
 // systemd keeps the connection for a restart (sdglue.go) or a supervisor owns the mount
 // (supervise.go). SIGHUP hands the connection over to a fresh execution of the binary on disk
 // (handover.go).
-func serve(cfg fs.Config) error {
+func serve(cfg fs.Config, ml net.Listener) error {
 	// First, so that a SIGHUP during start-up is kept for later, not fatal (its default action).
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -169,6 +201,7 @@ func serve(cfg fs.Config) error {
 		life.ready()
 		announceReady(cfg.StateDir, cfg.Logger)
 	}
+	cfg.Metrics = metrics.New(metrics.SharedTree)
 	srv, err := fs.New(cfg)
 	if err != nil {
 		return err
@@ -176,6 +209,11 @@ func serve(cfg fs.Config) error {
 	conn, err := connect(srv, life, cfg)
 	if err != nil {
 		return err
+	}
+	// A supervisor's first server adopts the mount the supervisor made: no predecessor died.
+	cfg.Metrics.Started(life.handover, life.adopted && !life.handover && !(supervised() && generation() == 1))
+	if ml != nil {
+		defer serveMetrics(ml, cfg.Metrics, cfg.Logger).Close()
 	}
 	if !supervised() {
 		if err := writePidFile(cfg.StateDir); err != nil {
