@@ -220,28 +220,32 @@ func (s *Server) readAt(h *handle, off int64, size int) ([]byte, error) {
 	return out[:min(size, len(out))], nil
 }
 
-// fileCounters resolves each file's counters once, by node ID. A file is named by its path
-// without "proc/": "meminfo", "pressure/cpu", "sys/devices/system/cpu/online".
+// fileCounters resolves each file's counters once, by node ID; directories have none. A file
+// is named by its path without "proc/": "meminfo", "pressure/cpu",
+// "sys/devices/system/cpu/online".
 func fileCounters(m *metrics.Set) []*metrics.File {
-	var counts []*metrics.File
+	var maxID uint64
 	for i := range table {
-		n := &table[i]
-		if n.kind == kindDir {
-			continue
+		maxID = max(maxID, table[i].id)
+	}
+	counts := make([]*metrics.File, maxID+1)
+	for i := range table {
+		if n := &table[i]; n.kind != kindDir {
+			counts[n.id] = m.File(strings.TrimPrefix(n.path, "proc/"))
 		}
-		if int(n.id) >= len(counts) {
-			counts = append(counts, make([]*metrics.File, int(n.id)+1-len(counts))...)
-		}
-		counts[n.id] = m.File(strings.TrimPrefix(n.path, "proc/"))
 	}
 	return counts
 }
 
 // content is the whole file for this handle's reader, counted and timed.
 func (s *Server) content(h *handle) ([]byte, error) {
+	f := s.counts[h.node.id]
+	if f == nil { // a directory: a READ the kernel never sends, answered with an error
+		return s.compute(h)
+	}
 	start := time.Now()
 	data, err := s.compute(h)
-	s.counts[h.node.id].Read(time.Since(start))
+	f.Read(time.Since(start))
 	return data, err
 }
 
@@ -257,7 +261,7 @@ func (s *Server) compute(h *handle) ([]byte, error) {
 	var buf bytes.Buffer
 	if err := s.renderSafely(h.node, c, st, &buf); err != nil {
 		st.LogOnce(s.log, h.node.path, c, err)
-		s.counts[h.node.id].Fallback()
+		s.counts[h.node.id].Fallback() // a virtual file: never a directory
 		return s.hostFile(h.node)
 	}
 	return buf.Bytes(), nil
