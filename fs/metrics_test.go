@@ -36,3 +36,17 @@ func TestReadsCounted(t *testing.T) {
 		t.Errorf("the open's resolution was not counted: %+v", m)
 	}
 }
+
+// A read on a directory's handle gets an error and counts nothing, rather than a nil counter's
+// panic.
+func TestDirectoryReadNotCounted(t *testing.T) {
+	w := newWire(t)
+	if _, err := w.srv.content(&handle{node: w.srv.tree.byID[rootID]}); err == nil {
+		t.Error("reading the root directory's content succeeded")
+	}
+	for _, f := range w.srv.cfg.Metrics.Status().Files {
+		if f.Reads != 0 {
+			t.Errorf("%s: %d reads, want 0", f.File, f.Reads)
+		}
+	}
+}
