@@ -6,11 +6,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -84,6 +86,45 @@ func TestMetrics(t *testing.T) {
 	}
 }
 
+// TestMetricsHandover: after SIGHUP the successor binds the same address again (the exec
+// closed the predecessor's socket) and counts the handover.
+func TestMetricsHandover(t *testing.T) {
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := free.Addr().String()
+	free.Close()
+	mnt, state := switchDirs(t)
+	d := startCtlDaemon(t, mnt, state, "--metrics-address", addr)
+	if v := scrapeWhenUp(t, addr, "procfsd_handovers_total"); v != 0 {
+		t.Fatalf("procfsd_handovers_total = %v at a first start, want 0", v)
+	}
+	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, 20*time.Second, "the successor counts its handover", func() error {
+		if v, err := scrapeOnce(addr, "procfsd_handovers_total"); err != nil || v != 1 {
+			return notYet("procfsd_handovers_total = %v, %v", v, err)
+		}
+		return nil
+	})
+	if v := scrapeWhenUp(t, addr, "procfsd_crash_recoveries_total"); v != 0 {
+		t.Errorf("procfsd_crash_recoveries_total = %v after a handover, want 0", v)
+	}
+}
+
+// scrapeWhenUp is scrape once the address answers.
+func scrapeWhenUp(t *testing.T, addr, series string) float64 {
+	t.Helper()
+	var v float64
+	poll(t, 10*time.Second, "scrape "+addr, func() (err error) {
+		v, err = scrapeOnce(addr, series)
+		return err
+	})
+	return v
+}
+
 // metricsAddress is the address the daemon logged it serves metrics on.
 func metricsAddress(t *testing.T, d *daemon) string {
 	t.Helper()
@@ -104,24 +145,27 @@ func metricsAddress(t *testing.T, d *daemon) string {
 // scrape fetches /metrics from addr and returns the value of the sample named series.
 func scrape(t *testing.T, addr, series string) float64 {
 	t.Helper()
+	v, err := scrapeOnce(addr, series)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func scrapeOnce(addr, series string) (float64, error) {
 	resp, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
-		t.Fatalf("scrape: %v", err)
+		return 0, fmt.Errorf("scrape: %w", err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("scrape: %s, %v", resp.Status, err)
+		return 0, fmt.Errorf("scrape: %s, %v", resp.Status, err)
 	}
 	for _, l := range strings.Split(string(body), "\n") {
 		if v, ok := strings.CutPrefix(l, series+" "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				t.Fatalf("scrape: %q: %v", l, err)
-			}
-			return f
+			return strconv.ParseFloat(v, 64)
 		}
 	}
-	t.Fatalf("scrape: no %s in:\n%s", series, body)
-	return 0
+	return 0, fmt.Errorf("scrape: no %s in:\n%s", series, body)
 }
