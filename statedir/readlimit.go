@@ -64,7 +64,7 @@ func readOpenRegular(f *os.File, limit int64) ([]byte, error) {
 	if err := checkRegular(fi, limit); err != nil {
 		return nil, err
 	}
-	return readLimited(f, limit, fi.Size())
+	return ReadLimited(f, limit, fi.Size())
 }
 
 func checkRegular(fi os.FileInfo, limit int64) error {
@@ -77,10 +77,10 @@ func checkRegular(fi os.FileInfo, limit int64) error {
 	return nil
 }
 
-// readLimited reads r to its end, at most limit bytes: no more than limit+1 bytes are taken
-// from it, and a reader with more is ErrTooLarge. size is the expected length, so that a file
-// that keeps its size is read into one allocation.
-func readLimited(r io.Reader, limit, size int64) ([]byte, error) {
+// ReadLimited reads r to its end, at most limit bytes: no more than limit+1 bytes are taken
+// from it, and a reader with more is ErrTooLarge. size is the expected length (0 if unknown),
+// so that a file that keeps its size is read into one allocation.
+func ReadLimited(r io.Reader, limit, size int64) ([]byte, error) {
 	lr := io.LimitReader(r, limit+1)
 	b := make([]byte, 0, min(max(size, 512), limit)+1) // +1: the read that returns EOF needs room
 	for {

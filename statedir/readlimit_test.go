@@ -64,17 +64,17 @@ func TestReadRegular(t *testing.T) {
 // cut at the bound, and no more than bound+1 bytes are taken from it.
 func TestReadLimited(t *testing.T) {
 	r := &countingReader{r: strings.NewReader(strings.Repeat("y", 10000))}
-	if _, err := readLimited(r, 100, 10); !errors.Is(err, ErrTooLarge) {
+	if _, err := ReadLimited(r, 100, 10); !errors.Is(err, ErrTooLarge) {
 		t.Errorf("10000 bytes, bound 100: %v, want ErrTooLarge", err)
 	}
 	if r.n > 101 {
 		t.Errorf("took %d bytes from the reader, want at most 101", r.n)
 	}
-	b, err := readLimited(strings.NewReader("hello"), 5, 0)
+	b, err := ReadLimited(strings.NewReader("hello"), 5, 0)
 	if err != nil || string(b) != "hello" {
 		t.Errorf("5 bytes, bound 5: %q, %v", b, err)
 	}
-	if _, err := readLimited(io.MultiReader(strings.NewReader("ab"), errReader{}), 5, 0); err == nil {
+	if _, err := ReadLimited(io.MultiReader(strings.NewReader("ab"), errReader{}), 5, 0); err == nil {
 		t.Error("a read error was not returned")
 	}
 }

@@ -9,10 +9,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"procfsd/cgroupview"
 	"procfsd/ctlapi"
+	"procfsd/statedir"
 	"procfsd/switches"
 )
 
@@ -159,33 +158,17 @@ func readHookInput(r io.Reader) (*hookContainer, error) {
 	return c, nil
 }
 
-// readConfig reads a regular file of at most maxHookInput bytes. It is opened non-blocking, so
-// that a FIFO in its place is refused rather than waited on.
+// readConfig reads config.json: a regular file of at most maxHookInput bytes, never a FIFO
+// or device waited on (statedir.ReadRegular).
 func readConfig(path string) ([]byte, error) {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, &os.PathError{Op: "open", Path: path, Err: err}
-	}
-	f := os.NewFile(uintptr(fd), path)
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file (%v)", path, fi.Mode().Type())
-	}
-	return readBounded(f, path)
+	return statedir.ReadRegular(path, maxHookInput)
 }
 
 // readBounded reads all of r, refusing more than maxHookInput bytes.
 func readBounded(r io.Reader, what string) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(r, maxHookInput+1))
+	b, err := statedir.ReadLimited(r, maxHookInput, 0)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", what, err)
-	}
-	if len(b) > maxHookInput {
-		return nil, fmt.Errorf("read %s: larger than %d bytes", what, maxHookInput)
 	}
 	return b, nil
 }
