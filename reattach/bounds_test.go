@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"procfsd/statedir"
 	"strings"
 	"testing"
 )
@@ -46,7 +47,7 @@ func TestScanBoundsMountinfo(t *testing.T) {
 		!strings.Contains(unreadable[0].Error, "larger than the read bound") {
 		t.Errorf("unreadable %+v, want pid 100's namespace with a bound error", unreadable)
 	}
-	if _, err := readMountinfo(filepath.Join(proc, "100", "mountinfo")); !errors.Is(err, errTooLarge) {
-		t.Errorf("readMountinfo of %d bytes: %v, want errTooLarge", maxMountinfo+1, err)
+	if _, err := readMountinfo(filepath.Join(proc, "100", "mountinfo")); !errors.Is(err, statedir.ErrTooLarge) {
+		t.Errorf("readMountinfo of %d bytes: %v, want statedir.ErrTooLarge", maxMountinfo+1, err)
 	}
 }

@@ -3,10 +3,9 @@ package reattach
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"os"
+	"procfsd/statedir"
 	"strconv"
 	"strings"
 )
@@ -17,8 +16,6 @@ import (
 // few hundred mounts (under 100 KiB); a nested engine with 1,000 containers a few MiB.
 const maxMountinfo = 64 << 20
 
-var errTooLarge = errors.New("mount table larger than the read bound")
-
 // readMountinfo reads a /proc/<pid>/mountinfo, at most maxMountinfo bytes.
 func readMountinfo(path string) ([]byte, error) {
 	f, err := os.Open(path)
@@ -26,12 +23,9 @@ func readMountinfo(path string) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxMountinfo+1))
+	b, err := statedir.ReadLimited(f, maxMountinfo, 0)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	if len(b) > maxMountinfo {
-		return nil, fmt.Errorf("read %s: %w (%d bytes)", path, errTooLarge, maxMountinfo)
 	}
 	return b, nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"procfsd/statedir"
 	"sort"
 	"strconv"
 	"time"
@@ -169,7 +170,7 @@ func scan(proc string) (nss []namespace, unreadable []Mount, err error) {
 			continue // exited, or a kernel thread, or a namespace already read
 		}
 		b, err := readMountinfo(filepath.Join(dir, "mountinfo"))
-		if errors.Is(err, errTooLarge) {
+		if errors.Is(err, statedir.ErrTooLarge) {
 			seen[id] = true
 			unreadable = append(unreadable, Mount{PID: pid, MountNS: id, Error: err.Error()})
 			continue
