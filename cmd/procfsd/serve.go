@@ -250,11 +250,12 @@ func serve(cfg fs.Config, ml net.Listener) error {
 		cfg.Logger.Info("leaving the mount to the supervisor")
 	case life.stopping():
 		cfg.Logger.Info("leaving the mount to systemd, which keeps the connection for a restart")
-		removePidFile(cfg.StateDir, cfg.Logger)
 	default:
 		if err := conn.Unmount(); err != nil {
 			cfg.Logger.Warn("unmount", zap.Error(err))
 		}
+	}
+	if !supervised() { // a supervised server wrote no pidfile: its supervisor's is the one
 		removePidFile(cfg.StateDir, cfg.Logger)
 	}
 	cfg.Logger.Info("stopped", zap.String("mountpoint", cfg.Mountpoint))

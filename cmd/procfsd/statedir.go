@@ -119,10 +119,10 @@ func holdsDir(pid int, dir string) bool {
 	return false
 }
 
-// passLock returns the env entry that passes the lock to a process that inherits descriptor
-// fd, nil without a lock.
+// passLock returns the env entry that passes the lock to a process that inherits it as
+// descriptor fd, nil for fd < 0 (no lock to pass).
 func passLock(fd int) []string {
-	if stateLock < 0 {
+	if fd < 0 {
 		return nil
 	}
 	return []string{envLockFD + "=" + strconv.Itoa(fd)}

@@ -57,8 +57,10 @@ func supervise(cfg fs.Config, args []string) error {
 	fuse := os.NewFile(uintptr(conn.FD), "/dev/fuse")
 	// Each server keeps the state dir locked through the supervisor's descriptor (statedir.go).
 	var lock *os.File
+	lockFD := -1 // in each server
 	if stateLock >= 0 {
 		lock = os.NewFile(uintptr(stateLock), cfg.StateDir)
+		lockFD = 4
 	}
 	childArgs := append([]string{"serve"}, withoutSupervise(args)...)
 	backoff := 50 * time.Millisecond
@@ -66,7 +68,7 @@ func supervise(cfg fs.Config, args []string) error {
 		cmd := exec.Command(selfPath, childArgs...)
 		cmd.ExtraFiles = []*os.File{fuse, lock} // descriptors 3 and 4
 		cmd.Env = append(os.Environ(), envFuseFD+"=3", envSupervised+"=1", envGeneration+"="+strconv.Itoa(gen))
-		cmd.Env = append(cmd.Env, passLock(4)...)
+		cmd.Env = append(cmd.Env, passLock(lockFD)...)
 		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		if err := cmd.Start(); err != nil {

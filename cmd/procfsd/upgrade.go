@@ -39,21 +39,20 @@ func runUpgrade(args []string, stderr io.Writer) error {
 	if err := fl.parse(args); err != nil {
 		return err
 	}
-	stateDir, timeout := &f.stateDir, &f.timeout
-	pid, err := readPid(*stateDir)
+	pid, err := readPid(f.stateDir)
 	if err != nil {
 		return err
 	}
-	if err := servesStateDir(pid, *stateDir); err != nil {
+	if err := servesStateDir(pid, f.stateDir); err != nil {
 		return err
 	}
-	before, _ := statedir.ReadFile(*stateDir, readyFileName, statedir.MaxSmallFile)
+	before, _ := statedir.ReadFile(f.stateDir, readyFileName, statedir.MaxSmallFile)
 	if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
 		return fmt.Errorf("signal daemon %d: %w", pid, err)
 	}
-	deadline := time.Now().Add(*timeout)
+	deadline := time.Now().Add(f.timeout)
 	for {
-		now, err := statedir.ReadFile(*stateDir, readyFileName, statedir.MaxSmallFile)
+		now, err := statedir.ReadFile(f.stateDir, readyFileName, statedir.MaxSmallFile)
 		if err == nil && len(now) > 0 && string(now) != string(before) {
 			fmt.Printf("serving: %s", now)
 			return nil
@@ -62,7 +61,7 @@ func runUpgrade(args []string, stderr io.Writer) error {
 			return fmt.Errorf("daemon %d exited during the upgrade", pid)
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("no new process ready within %v", *timeout)
+			return fmt.Errorf("no new process ready within %v", f.timeout)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
