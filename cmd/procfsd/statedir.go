@@ -26,9 +26,26 @@ var stateLock = -1
 
 // lockStateDir checks the state directory (statedir.Prepare) and takes its lock, or adopts
 // the one a predecessor or supervisor passed.
-func lockStateDir(dir string) error {
+func lockStateDir(dir string) (err error) {
 	if dir == "" {
 		return nil
+	}
+	// A passed lock is taken up first, so that it is closed whatever fails below: left open, it
+	// would keep the directory locked through every later exec.
+	fd, inherited, err := inheritedFD(envLockFD)
+	if err != nil {
+		return err
+	}
+	if inherited {
+		unix.CloseOnExec(fd)
+	}
+	defer func() {
+		if err != nil && fd >= 0 {
+			unix.Close(fd)
+		}
+	}()
+	if !inherited {
+		fd = -1
 	}
 	if err := statedir.Prepare(dir); err != nil {
 		return err
@@ -37,22 +54,17 @@ func lockStateDir(dir string) error {
 	if err := unix.Stat(dir, &want); err != nil {
 		return fmt.Errorf("lock state dir: %w", err)
 	}
-	fd, inherited, err := inheritedFD(envLockFD)
-	if err != nil {
-		return err
-	}
 	if inherited {
 		var st unix.Stat_t
 		if err := unix.Fstat(fd, &st); err != nil || st.Dev != want.Dev || st.Ino != want.Ino {
 			return fmt.Errorf("%s=%d: not the state dir %s", envLockFD, fd, dir)
 		}
-		unix.CloseOnExec(fd)
 	} else if fd, err = unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
+		fd = -1
 		return fmt.Errorf("lock state dir: %w", err)
 	}
 	// On an inherited descriptor this finds the lock already held by its open directory.
 	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		unix.Close(fd)
 		if errors.Is(err, unix.EWOULDBLOCK) {
 			holder := "another process"
 			if pids, _ := lockHolders(dir); len(pids) > 0 {
