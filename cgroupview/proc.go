@@ -21,8 +21,12 @@ func ProcessStart(procRoot string, pid int) (uint64, error) {
 // without allocating on success.
 func readStat(procRoot string, pid int) (byte, uint64, error) {
 	var pb [128]byte
+	return readStatPath(append(itoa(append(append(pb[:0], procRoot...), '/'), pid), "/stat\x00"...))
+}
+
+// readStatPath is readStat of the NUL-terminated path p: a process's or a thread's stat.
+func readStatPath(p []byte) (byte, uint64, error) {
 	var sb [1024]byte // a stat line is about 300 bytes; fields 3..22 come early
-	p := append(itoa(append(append(pb[:0], procRoot...), '/'), pid), "/stat\x00"...)
 	b, err := readOneShow(p, sb[:0])
 	if err != nil {
 		return 0, 0, procErr(string(p[:len(p)-1]), err)

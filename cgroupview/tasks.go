@@ -121,18 +121,9 @@ func (r *Reader) threadState(tid int) (byte, error) {
 		return state, err
 	}
 	var pb [160]byte
-	var sb [1024]byte
 	p := append(itoa(append(append(pb[:0], r.procRoot...), '/'), tid), "/task/"...)
-	p = append(itoa(p, tid), "/stat\x00"...)
-	b, err := readOneShow(p, sb[:0])
-	if err != nil {
-		return 0, procErr(string(p[:len(p)-1]), err)
-	}
-	state, _, err := parseStat(b)
-	if err != nil {
-		return 0, fmt.Errorf("parse %s: %w", string(p[:len(p)-1]), err)
-	}
-	return state, nil
+	state, _, err := readStatPath(append(itoa(p, tid), "/stat\x00"...))
+	return state, err
 }
 
 // IdleProof is what a load sampler keeps of a container's last count, so that ActiveSince can

@@ -46,12 +46,7 @@ func NewLoadavg(active int, interval time.Duration) *Loadavg {
 }
 
 // Sample folds one count of running plus uninterruptible threads into the averages.
-func (l *Loadavg) Sample(active int) {
-	a := activeFixed(active)
-	for i := range l.avenrun {
-		l.avenrun[i] = calcLoad(l.avenrun[i], l.exp[i], a)
-	}
-}
+func (l *Loadavg) Sample(active int) { l.SampleN(active, 1) }
 
 // calcLoad is the kernel's calc_load: load·e + active·(1−e), rounded up while the load rises so
 // that a constant count is reached rather than approached forever.

@@ -4,15 +4,15 @@ package proc
 // calc_load_n (kernel/sched/loadavg.c), which decays by exp^n, as if the same count had been
 // sampled n times. A sampler that counts a costly container only every n-th interval keeps
 // its averages on the same curve when the count holds, and correct in expectation otherwise.
-// n of 1 or less is Sample.
+// n of 1 or less is one interval: Sample.
 func (l *Loadavg) SampleN(active, n int) {
-	if n <= 1 {
-		l.Sample(active)
-		return
-	}
 	a := activeFixed(active)
 	for i := range l.avenrun {
-		l.avenrun[i] = calcLoad(l.avenrun[i], fixedPowerInt(l.exp[i], uint(n)), a)
+		e := l.exp[i]
+		if n > 1 {
+			e = fixedPowerInt(e, uint(n))
+		}
+		l.avenrun[i] = calcLoad(l.avenrun[i], e, a)
 	}
 }
 
