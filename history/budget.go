@@ -22,14 +22,14 @@ const DefaultLoadavgBudget = 0.05
 // if the budget is then exceeded (a minute at a 1 s interval, five at the default 5 s).
 const maxEvery = 60
 
-// samplePlan is how often the load sampler counts one container's threads. The sampler's
-// alone, like State.idle, except every, which readers of loadavg read too.
+// samplePlan is what the load sampler keeps to plan one container's counts; the sampler's
+// alone, like State.idle. How often it counts (State.every) lives in State, which readers of
+// loadavg read too; the container is degraded while that is over 1.
 type samplePlan struct {
-	cost     time.Duration // CPU time of a sample, the mean of the last ones (observe)
-	spent    time.Duration // CPU time of the last calls samples
-	calls    int
-	waited   int  // passes since the container was last sampled
-	degraded bool // logged as counted less often than every interval
+	cost   time.Duration // CPU time of a sample, the mean of the last ones (observe)
+	spent  time.Duration // CPU time of the last calls samples
+	calls  int
+	waited int // passes since the container was last sampled
 }
 
 // costWindow is how many samples the cost is the mean of, between half and all of it: a few
@@ -97,22 +97,20 @@ func (ss *samplerStats) addPass(at time.Time, cpu time.Duration) {
 func (ss *samplerStats) share(interval time.Duration) float64 {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	var cpu time.Duration
-	var first, last time.Time
-	for _, p := range ss.passes {
-		if p.at.IsZero() {
-			continue
-		}
-		cpu += p.cpu
-		if first.IsZero() || p.at.Before(first) {
-			first = p.at
-		}
-		if p.at.After(last) {
-			last = p.at
-		}
-	}
-	if first.IsZero() {
+	if ss.next == 0 {
 		return 0
+	}
+	var cpu time.Duration
+	for _, p := range ss.passes {
+		cpu += p.cpu // a slot not yet written adds 0
+	}
+	// The ring is written in order: the newest pass is the one before next, the oldest the one
+	// at next once the ring has wrapped, else the first.
+	n := len(ss.passes)
+	last := ss.passes[(ss.next-1)%n].at
+	first := ss.passes[0].at
+	if ss.next >= n {
+		first = ss.passes[ss.next%n].at
 	}
 	return float64(cpu) / float64(last.Sub(first)+interval)
 }
@@ -139,12 +137,13 @@ func (s *Store) planSampling(list []planned) {
 	var less []Degraded
 	for i, e := range list {
 		p := &e.st.plan
+		degraded := e.st.every.Load() > 1 // by the last plan
 		share := remaining / time.Duration(len(list)-i)
 		every := 1
 		// A degraded container recovers only with a quarter to spare, so that one whose cost
 		// hovers at its share is not logged in and out every few intervals.
 		need := p.cost
-		if p.degraded {
+		if degraded {
 			need += p.cost / 4
 		}
 		if need > share {
@@ -156,13 +155,11 @@ func (s *Store) planSampling(list []planned) {
 		remaining -= p.cost / time.Duration(every)
 		e.st.every.Store(int32(every))
 		switch {
-		case every > 1 && !p.degraded:
-			p.degraded = true
+		case every > 1 && !degraded:
 			s.log.Warn("container's load sampled less often to keep the sampler within its CPU budget",
 				zap.String("container", e.id), zap.Int("every_intervals", every),
 				zap.Duration("count_cost", p.cost), zap.Duration("budget_per_interval", budget))
-		case every == 1 && p.degraded:
-			p.degraded = false
+		case every == 1 && degraded:
 			s.log.Info("container's load sampled every interval again", zap.String("container", e.id),
 				zap.Duration("count_cost", p.cost), zap.Duration("budget_per_interval", budget))
 		}
