@@ -141,14 +141,16 @@ func (s *Server) keep(h *handle, data []byte, b budgets) []byte {
 	if h.snap == nil && len(data) == 0 {
 		return data // nothing to continue
 	}
+	// A file read again from 0 (top keeps its files open) that renders the same keeps its
+	// snapshot without the group's lock: h.mu guards h.snap, and a snapshot's bytes never change.
+	if old := h.snap; old != nil && bytes.Equal(old.data, data) {
+		return old.data
+	}
 	g := t.lock(groupKey(h.container))
 	defer t.unlock(g)
 	// h's old snapshot is g's: a group holding a snapshot stays in the table, and h's
 	// container, which names it, never changes.
 	if old := h.snap; old != nil {
-		if bytes.Equal(old.data, data) {
-			return old.data
-		}
 		h.snap = nil
 		t.unref(old)
 	}
