@@ -1,18 +1,11 @@
 package fs
 
 import (
+	"procfsd/fuseconn"
 	"syscall"
 	"time"
 
 	"github.com/hanwen/go-fuse/v2/fuse"
-)
-
-// Kernel cache lifetimes. The tree never changes and every file is opened with direct I/O, so
-// names and attributes can be cached for long: the kernel then skips LOOKUP and GETATTR on the
-// hot open→read→release path (docs/behaviour.md §5.2).
-const (
-	entryTimeout = time.Hour
-	attrTimeout  = time.Hour
 )
 
 // rawFS is the fuse.RawFileSystem over the static table. Everything not overridden answers
@@ -36,8 +29,8 @@ func (r *rawFS) Lookup(_ <-chan struct{}, h *fuse.InHeader, name string, out *fu
 	}
 	out.NodeId = n.id
 	out.Generation = 1
-	out.SetEntryTimeout(entryTimeout)
-	out.SetAttrTimeout(attrTimeout)
+	out.SetEntryTimeout(fuseconn.EntryTimeout)
+	out.SetAttrTimeout(fuseconn.AttrTimeout)
 	r.fillAttr(n, &out.Attr)
 	return fuse.OK
 }
@@ -50,7 +43,7 @@ func (r *rawFS) GetAttr(_ <-chan struct{}, in *fuse.GetAttrIn, out *fuse.AttrOut
 	if n == nil {
 		return fuse.ENOENT
 	}
-	out.SetTimeout(attrTimeout)
+	out.SetTimeout(fuseconn.AttrTimeout)
 	r.fillAttr(n, &out.Attr)
 	return fuse.OK
 }
@@ -208,7 +201,7 @@ func (r *rawFS) SetAttr(_ <-chan struct{}, in *fuse.SetAttrIn, out *fuse.AttrOut
 		return fuse.ENOENT
 	}
 	if n.kind == kindControl && in.Valid&^(fuse.FATTR_SIZE|fuse.FATTR_FH|fuse.FATTR_LOCKOWNER) == 0 && in.Size == 0 {
-		out.SetTimeout(attrTimeout)
+		out.SetTimeout(fuseconn.AttrTimeout)
 		r.fillAttr(n, &out.Attr)
 		return fuse.OK
 	}

@@ -45,10 +45,13 @@ const (
 	nullFileID = 2
 )
 
-// The kernel's cache lifetimes of the null tree's names and attributes, procfsd's (fs/rawfs.go).
+// The kernel's cache lifetimes of names and attributes in a tree that never changes, whose
+// files are opened with direct I/O: procfsd's (fs/rawfs.go) and the null tree's. Cached this
+// long, they let the kernel skip LOOKUP and GETATTR on the open→read→release path
+// (docs/behaviour.md §5.2).
 const (
-	nullEntryTimeout = time.Hour
-	nullAttrTimeout  = time.Hour
+	EntryTimeout = time.Hour
+	AttrTimeout  = time.Hour
 )
 
 // NullFS is a null tree: one directory holding one file, NullFile, whose content is Content,
@@ -71,8 +74,8 @@ func (f *NullFS) Lookup(_ <-chan struct{}, h *fuse.InHeader, name string, out *f
 	}
 	out.NodeId = nullFileID
 	out.Generation = 1
-	out.SetEntryTimeout(nullEntryTimeout)
-	out.SetAttrTimeout(nullAttrTimeout)
+	out.SetEntryTimeout(EntryTimeout)
+	out.SetAttrTimeout(AttrTimeout)
 	f.attr(nullFileID, &out.Attr)
 	return fuse.OK
 }
@@ -83,7 +86,7 @@ func (f *NullFS) GetAttr(_ <-chan struct{}, in *fuse.GetAttrIn, out *fuse.AttrOu
 	if in.NodeId != nullRootID && in.NodeId != nullFileID {
 		return fuse.ENOENT
 	}
-	out.SetTimeout(nullAttrTimeout)
+	out.SetTimeout(AttrTimeout)
 	f.attr(in.NodeId, &out.Attr)
 	return fuse.OK
 }
