@@ -259,7 +259,7 @@ func (s *Server) daemonStatus() (*ctlapi.Status, error) {
 		return nil, err
 	}
 	st := &ctlapi.Status{Mode: switches.ModeVirtualized, StatsIsolated: host, Mountpoint: s.cfg.Mountpoint,
-		StateDir: s.cfg.StateDir, Containers: len(s.switches.List()), PID: os.Getpid()}
+		StateDir: s.cfg.StateDir, Containers: s.switches.Len(), PID: os.Getpid()}
 	if s.cfg.Sampler != nil {
 		st.LoadSampler = s.cfg.Sampler()
 	}

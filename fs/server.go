@@ -131,7 +131,7 @@ func New(cfg Config) (*Server, error) {
 		Sampler: s.samplerStatus, Metrics: cfg.Metrics, Logger: cfg.Logger})
 	s.counts = fileCounters(cfg.Metrics)
 	cfg.Metrics.SetSources(metrics.Sources{
-		Containers:   func() int { return len(s.switches.List()) },
+		Containers:   s.switches.Len,
 		ResolveCache: reader.CacheCounts,
 		SamplerCPU:   s.history.SamplerCPU,
 		SamplerShare: func() float64 { share, _ := s.history.SamplerStats(); return share },

@@ -296,6 +296,9 @@ func (b *Board) Isolated(c *cgroupview.Container) bool {
 // Kernel is the native kernel the switches drive, nil when procfsd virtualizes.
 func (b *Board) Kernel() Kernel { return b.cfg.Kernel }
 
+// Len is the number of containers seen.
+func (b *Board) Len() int { return b.table.len() }
+
 // Get returns the entry of container id, nil when the container was never seen.
 func (b *Board) Get(id string) *Entry { return b.table.get(id) }
 

@@ -21,13 +21,8 @@ func dockerID(cgroupPath string) (string, bool) {
 	if s, ok := strings.CutPrefix(base, "docker-"); ok {
 		base = strings.TrimSuffix(s, ".scope")
 	}
-	if len(base) != 64 {
+	if len(base) != 64 || !IsHex(base) {
 		return "", false
-	}
-	for i := range len(base) {
-		if !isHex(base[i]) {
-			return "", false
-		}
 	}
 	return base, true
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -113,6 +114,13 @@ func (sw *table) drop(id string) {
 }
 
 // list returns every entry, sorted by ID.
+// len counts the entries without copying them (status and metrics ask for the count only).
+func (sw *table) len() int {
+	n := 0
+	sw.m.Range(func(_, _ any) bool { n++; return true })
+	return n
+}
+
 func (sw *table) list() []Entry {
 	var out []Entry
 	sw.m.Range(func(_, v any) bool {
@@ -133,7 +141,7 @@ func (sw *table) find(arg string) []Entry {
 		switch {
 		case e.ID == arg || e.Name == arg:
 			exact = append(exact, e)
-		case len(arg) >= 12 && IsHex(arg) && (hasPrefix(e.Name, arg) || containsWord(e.ID, arg)):
+		case len(arg) >= 12 && IsHex(arg) && (strings.HasPrefix(e.Name, arg) || containsWord(e.ID, arg)):
 			loose = append(loose, e)
 		}
 	}
@@ -142,8 +150,6 @@ func (sw *table) find(arg string) []Entry {
 	}
 	return loose
 }
-
-func hasPrefix(s, p string) bool { return len(s) >= len(p) && s[:len(p)] == p }
 
 // containsWord reports whether id appears in path as a run of characters not bordered by
 // other hex digits ("/docker/<id>", "libpod-<id>", "docker-<id>.scope").
