@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
@@ -48,7 +49,7 @@ func (b *Board) Authorize(w Which, pid int, uid uint32) (*cgroupview.Container, 
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrPermission, err)
 	}
-	self, err := userNS("/proc/self/ns/user")
+	self, err := selfUserNS()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrPermission, err)
 	}
@@ -58,6 +59,11 @@ func (b *Board) Authorize(w Which, pid int, uid uint32) (*cgroupview.Container, 
 	}
 	return c, nil
 }
+
+// selfUserNS is procfsd's own user namespace, which a process never leaves once it runs
+// threads (setns(2) refuses CLONE_NEWUSER to a multithreaded process): looked up once, not at
+// each open and write of a control file.
+var selfUserNS = sync.OnceValues(func() (nsID, error) { return userNS("/proc/self/ns/user") })
 
 // nsID names a namespace: the device and inode of a /proc/<pid>/ns/ file (namespaces(7)).
 type nsID struct{ dev, ino uint64 }
