@@ -115,7 +115,7 @@ func (ss *samplerStats) share(interval time.Duration) float64 {
 	return float64(cpu) / float64(last.Sub(first)+interval)
 }
 
-// planned is one sampled container as planSampling sees it.
+// planned is one container of a sampling pass, by ID: the pass's order and planSampling's list.
 type planned struct {
 	id string
 	st *State

@@ -53,13 +53,9 @@ func (s *Store) sampleOnce(now time.Time) {
 	// of every pass, and the time between its samples stays near the interval even when a
 	// pass takes seconds on a loaded node (docs/behaviour.md §2.4: every load average at most two
 	// intervals old).
-	type entry struct {
-		id string
-		st *State
-	}
-	var order []entry
-	s.states.each(func(id string, st *State) { order = append(order, entry{id, st}) })
-	slices.SortFunc(order, func(a, b entry) int { return strings.Compare(a.id, b.id) })
+	var order []planned
+	s.states.each(func(id string, st *State) { order = append(order, planned{id, st}) })
+	slices.SortFunc(order, func(a, b planned) int { return strings.Compare(a.id, b.id) })
 	// A few workers, each over a contiguous run of that order: counting threads is system
 	// calls, and on a node whose CPUs are busy one thread gets one thread's share of them, so
 	// one thread's pass over a thousand containers takes seconds.
@@ -89,7 +85,7 @@ func (s *Store) sampleOnce(now time.Time) {
 	var list []planned
 	for _, e := range order {
 		if v, ok := s.states.m.Load(e.id); ok && v == e.st && e.st.HasLoad() { // not dropped
-			list = append(list, planned(e))
+			list = append(list, e)
 		}
 	}
 	s.planSampling(list)
