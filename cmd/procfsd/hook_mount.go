@@ -43,7 +43,8 @@ type tree struct {
 	rel      string
 	fd       int
 	remount  bool // read-only still to be set, after the move (no mount_setattr before 5.12)
-	writable bool
+	writable bool // the control files' directory, mounted at ctlDir
+	optional bool // left out where the container has no such file (hookFiles)
 }
 
 // clone makes the detached tree of the daemon's file src, read-only and nosuid/nodev unless
@@ -135,6 +136,7 @@ func cloneSources(mnt string) ([]*tree, error) {
 		if err != nil {
 			return fail(err)
 		}
+		t.optional = f.optional
 		trees = append(trees, t)
 	}
 	t, err := clone(filepath.Join(mnt, "proc/sys/kernel"), ctlDir, true)
@@ -163,13 +165,9 @@ func mountInto(trees []*tree, rootfs string, set *mountSet) error {
 		return fmt.Errorf("open rootfs %s: %w", rootfs, err)
 	}
 	defer unix.Close(root)
-	optional := map[string]bool{}
-	for _, f := range hookFiles {
-		optional[f.rel] = f.optional
-	}
 	for i, t := range trees {
 		var target int
-		if t.rel == ctlDir {
+		if t.writable {
 			var ok bool
 			if target, ok = ctlTarget(root); !ok {
 				unix.Close(t.fd)
@@ -177,7 +175,7 @@ func mountInto(trees []*tree, rootfs string, set *mountSet) error {
 			}
 		} else {
 			target, err = resolveIn(root, t.rel, 0)
-			if optional[t.rel] && errors.Is(err, unix.ENOENT) {
+			if t.optional && errors.Is(err, unix.ENOENT) {
 				unix.Close(t.fd)
 				continue
 			}
