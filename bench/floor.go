@@ -18,7 +18,7 @@ import (
 // work.
 func ServeFloor(ctx context.Context, conn *fuseconn.Conn, content []byte) error {
 	// A nil journal journals nothing; a fresh mount has nothing to recover.
-	return fuseconn.ServeRaw(ctx, conn, fuseconn.NewNullFS(content), nil, fuseconn.DefaultBusyPoll, zap.NewNop(), nil)
+	return fuseconn.ServeRaw(ctx, conn, fuseconn.NewNullFS(content), nil, fuseconn.DefaultBusyPoll, zap.NewNop(), nil, nil)
 }
 
 // FloorFile is the name of the floor's one file.

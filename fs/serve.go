@@ -4,9 +4,6 @@ import (
 	"context"
 	"sync"
 
-	"github.com/hanwen/go-fuse/v2/fuse"
-	"go.uber.org/zap"
-
 	"procfsd/fuseconn"
 )
 
@@ -19,16 +16,10 @@ import (
 // arrive meanwhile wait in the kernel for whoever serves the descriptor next (a successor
 // process, docs/behaviour.md §5), and the server's state can then be exported consistently.
 func (s *Server) Serve(ctx context.Context, conn *fuseconn.Conn) error {
-	opts := fuseconn.ProtocolOptions()
-	opts.Logger = zap.NewStdLog(s.log.Named("fuse"))
-	ps := fuse.NewProtocolServer(s.fs, opts)
 	s.seedHandles()
 	s.history.OpenClockJournal()
 	j := s.openJournal()
 	defer j.Close()
-	// An adopted connection: INIT replayed, the requests a dead predecessor left in flight
-	// answered. A fresh mount: a fresh journal.
-	conn.Recover(ps, j, s.log)
 
 	bg, cancelBg := context.WithCancel(context.Background())
 	var bgDone sync.WaitGroup
@@ -36,32 +27,25 @@ func (s *Server) Serve(ctx context.Context, conn *fuseconn.Conn) error {
 	go func() { defer bgDone.Done(); s.history.SampleLoads(bg) }()
 	go func() { defer bgDone.Done(); s.history.SaveEvery(bg) }()
 
-	loops, err := conn.Start(ps, j, s.cfg.BusyPoll, s.log)
-	if err != nil {
-		cancelBg()
-		bgDone.Wait()
-		return err
+	served := false // the loops started: what they serve is saved at the end
+	started := func(loops *fuseconn.Loops) {
+		served = true
+		s.loops.Store(loops)
 	}
-	s.loops.Store(loops)
-	stop := func() {
-		loops.Stop()
-		cancelBg()
-		bgDone.Wait()
+	err := fuseconn.ServeRaw(ctx, conn, s.fs, j, s.cfg.BusyPoll, s.log, started, func() error {
+		if err := s.ctl.Start(bg, &bgDone); err != nil { // control socket and switch saver (package control)
+			return err
+		}
+		if s.cfg.OnReady != nil {
+			s.cfg.OnReady()
+		}
+		return nil
+	})
+	cancelBg()
+	bgDone.Wait()
+	if served {
 		s.history.Save()
 	}
-	if err := conn.DisablePoll(); err != nil {
-		stop()
-		return err
-	}
-	if err := s.ctl.Start(bg, &bgDone); err != nil { // control socket and switch saver (package control)
-		stop()
-		return err
-	}
-	if s.cfg.OnReady != nil {
-		s.cfg.OnReady()
-	}
-	err = loops.Wait(ctx)
-	stop()
 	return err
 }
 

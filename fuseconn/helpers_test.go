@@ -26,11 +26,11 @@ func (s *server) mayBlock() { s.loops.Load().MayBlock() }
 // serveRaw answers conn with raw until ctx ends, recovering an adopted conn from the journal
 // first; ready is called once the mount answers.
 func (s *server) serveRaw(ctx context.Context, conn *Conn, raw fuse.RawFileSystem, ready func()) error {
-	return ServeRaw(ctx, conn, raw, s.journal, s.busyPoll, s.log, func(l *Loops) {
-		s.loops.Store(l)
+	return ServeRaw(ctx, conn, raw, s.journal, s.busyPoll, s.log, func(l *Loops) { s.loops.Store(l) }, func() error {
 		if ready != nil {
 			ready()
 		}
+		return nil
 	})
 }
 

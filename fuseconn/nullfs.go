@@ -9,27 +9,35 @@ import (
 	"go.uber.org/zap"
 )
 
-// ServeRaw answers conn with raw until ctx ends or the connection goes away, through the same
-// /dev/fuse loops and protocol-server options as procfsd's Serve (package fs), without its
-// state, history or control socket: an adopted conn is recovered from j first (Recover), and
-// ready, if not nil, is given the loops once the mount answers. j may be nil: nothing is
-// journalled. The benchmark's floor serves its null tree with it (bench/floor.go), and this
-// package's tests serve theirs.
-func ServeRaw(ctx context.Context, conn *Conn, raw fuse.RawFileSystem, j *Journal, busyPoll time.Duration, log *zap.Logger, ready func(*Loops)) error {
+// ServeRaw answers conn with raw until ctx ends or the connection goes away: one connection's
+// life, top to bottom. An adopted conn is recovered from j first (Recover; j may be nil:
+// nothing is journalled), the request loops start and are given to started, the kernel learns
+// that the files do not poll (from a child process, DisablePoll), and ready is called once the
+// mount answers; an error from it stops the loops and is returned. Either func may be nil. When ctx ends the loops stop
+// at a request boundary (Loops.Wait) and ServeRaw returns once all have. procfsd's Serve
+// (package fs), the benchmark's floor (bench/floor.go) and this package's tests serve through it.
+func ServeRaw(ctx context.Context, conn *Conn, raw fuse.RawFileSystem, j *Journal, busyPoll time.Duration, log *zap.Logger,
+	started func(*Loops), ready func() error) error {
 	opts := ProtocolOptions()
-	opts.DisableXAttrs = true
+	opts.Logger = zap.NewStdLog(log.Named("fuse"))
 	ps := fuse.NewProtocolServer(raw, opts)
 	conn.Recover(ps, j, log)
 	loops, err := conn.Start(ps, j, busyPoll, log)
 	if err != nil {
 		return err
 	}
-	if err := conn.DisablePollHere(); err != nil {
+	if started != nil {
+		started(loops)
+	}
+	if err := conn.DisablePoll(); err != nil {
 		loops.Stop()
 		return err
 	}
 	if ready != nil {
-		ready(loops)
+		if err := ready(); err != nil {
+			loops.Stop()
+			return err
+		}
 	}
 	err = loops.Wait(ctx)
 	loops.Stop()

@@ -138,7 +138,3 @@ func (l *limitedBuffer) Write(p []byte) (int, error) {
 }
 
 func (l *limitedBuffer) String() string { return string(l.b) }
-
-// DisablePollHere is pollHack run in this process, as the benchmark's floor does (its process
-// never reads its own mount otherwise) and the loops' tests.
-func (conn *Conn) DisablePollHere() error { return pollHack(conn.Mountpoint) }
